@@ -3,6 +3,11 @@
 //!
 //! `beacon.schema.json` in this crate is the same format as a JSON Schema;
 //! the tests keep the two in agreement.
+#![cfg_attr(not(test), no_std)]
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 

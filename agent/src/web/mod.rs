@@ -1,0 +1,54 @@
+//! The wasm entry points: `onFCP`..`onTTFB` with the reference's signature,
+//! and `start` for the beacon transport. Everything here only binds the
+//! browser; the decisions are in the crate's plain modules.
+
+mod bindings;
+mod cls;
+mod fcp;
+mod global;
+mod inp;
+mod lcp;
+mod lifecycle;
+mod metric;
+mod observe;
+mod transport;
+mod ttfb;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+use metric::{js_sink, Options};
+
+#[wasm_bindgen(js_name = onFCP)]
+pub fn on_fcp(callback: Function, opts: JsValue) {
+    fcp::on_fcp(js_sink(callback), Options::from_js(&opts));
+}
+
+#[wasm_bindgen(js_name = onLCP)]
+pub fn on_lcp(callback: Function, opts: JsValue) {
+    lcp::on_lcp(js_sink(callback), Options::from_js(&opts));
+}
+
+#[wasm_bindgen(js_name = onCLS)]
+pub fn on_cls(callback: Function, opts: JsValue) {
+    cls::on_cls(js_sink(callback), Options::from_js(&opts));
+}
+
+#[wasm_bindgen(js_name = onINP)]
+pub fn on_inp(callback: Function, opts: JsValue) {
+    inp::on_inp(js_sink(callback), Options::from_js(&opts));
+}
+
+#[wasm_bindgen(js_name = onTTFB)]
+pub fn on_ttfb(callback: Function, opts: JsValue) {
+    ttfb::on_ttfb(js_sink(callback), Options::from_js(&opts));
+}
+
+/// Measures all five metrics and sends them to `opts.endpoint`.
+#[wasm_bindgen]
+pub fn start(opts: JsValue) {
+    transport::start(&opts);
+}
+
+#[cfg(test)]
+mod tests;

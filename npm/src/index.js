@@ -1,0 +1,37 @@
+// vitalsign: the web-vitals API, measured by a Rust/WebAssembly agent.
+// The wasm loads asynchronously on first use; calls made before it is ready
+// are queued. Metrics come from buffered PerformanceObservers, so nothing
+// is lost by starting late. Where WebAssembly or an API is missing, every
+// call is a silent no-op.
+import load, * as agent from './agent.js';
+
+let ready;
+
+const whenLoaded = (f) => {
+  ready ||= load().then(() => true, () => false);
+  ready.then((ok) => {
+    if (!ok) return;
+    try {
+      f();
+    } catch {
+      // The agent never throws into the page.
+    }
+  });
+};
+
+const on = (name) => (callback, opts = {}) => whenLoaded(() => agent[name](callback, opts));
+
+export const onFCP = on('onFCP');
+export const onLCP = on('onLCP');
+export const onCLS = on('onCLS');
+export const onINP = on('onINP');
+export const onTTFB = on('onTTFB');
+
+/** Measures all five metrics and beacons them to `endpoint` (default `/v1/beacon`). */
+export const init = (opts = {}) => whenLoaded(() => agent.start(opts));
+
+export const FCPThresholds = [1800, 3000];
+export const LCPThresholds = [2500, 4000];
+export const CLSThresholds = [0.1, 0.25];
+export const INPThresholds = [200, 500];
+export const TTFBThresholds = [800, 1800];

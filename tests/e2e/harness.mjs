@@ -1,0 +1,142 @@
+// Shared pieces of the end-to-end tests: the real collector binary, a small
+// real HTTP server for test pages, and headless Chromium via playwright-core.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, extname, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const root = join(here, '..', '..');
+
+export const collectorBinary = process.env.VITALSIGN_COLLECTOR || join(root, 'target', 'debug', 'vitalsign-collector');
+
+/** Starts the real collector on a free loopback port with a fresh data dir. */
+export async function startCollector({ dataDir = mkdtempSync(join(tmpdir(), 'vitalsign-e2e-')), args = [] } = {}) {
+  if (!existsSync(collectorBinary)) throw new Error(`collector binary missing: ${collectorBinary} (run cargo build -p vitalsign-collector)`);
+  const proc = spawn(collectorBinary, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--www-dir', join(root, 'www'), '--agent-dir', join(root, 'npm', 'dist'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`collector did not start: ${stderr}`)), 15000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/vitalsign collector listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`collector exited ${code}: ${stderr}`)); });
+  });
+  return {
+    url,
+    dataDir,
+    proc,
+    stderr: () => stderr,
+    async summary(query = '') {
+      const res = await fetch(`${url}/v1/summary${query}`);
+      if (!res.ok) throw new Error(`summary: ${res.status}`);
+      return res.json();
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.css': 'text/css' };
+const mounts = {
+  '/agent/': join(root, 'npm', 'dist'),
+  '/web-vitals/': join(root, 'tests', 'node_modules', 'web-vitals', 'dist'),
+  '/pages/': join(root, 'tests', 'pages'),
+};
+
+/**
+ * A static server for test pages. `?delay=MS` delays the response (for
+ * TTFB). Beacons POSTed to `/beacon` are recorded with their raw bodies.
+ */
+export async function startSite() {
+  const beacons = [];
+  const server = createServer((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (req.method === 'POST' && u.pathname === '/beacon') {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        beacons.push({ contentType: req.headers['content-type'], body, json: safeJson(body) });
+        res.writeHead(204).end();
+      });
+      return;
+    }
+    const mount = Object.keys(mounts).find((m) => u.pathname.startsWith(m));
+    const file = mount && normalize(join(mounts[mount], u.pathname.slice(mount.length)));
+    if (!file || !file.startsWith(mounts[mount]) || !existsSync(file)) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const send = () => {
+      res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(readFileSync(file));
+    };
+    const delay = Number(u.searchParams.get('delay') || 0);
+    delay ? setTimeout(send, delay) : send();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return { url, beacons, close: () => new Promise((r) => server.close(r)) };
+}
+
+function safeJson(s) {
+  try { return JSON.parse(s); } catch { return undefined; }
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** Opens a page that records uncaught errors, so tests can assert none. */
+export async function openPage(browser, url) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  return { page, context, errors };
+}
+
+/** Hides the page the way the reference's own tests do. */
+export async function stubVisibility(page, state) {
+  await page.evaluate((state) => {
+    Object.defineProperty(document, 'visibilityState', { value: state, configurable: true });
+    document.documentElement.hidden = state === 'hidden';
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+}
+
+/** Waits until `fn()` returns a truthy value (polling), or throws. */
+export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** Reports as both libraries gave them, without ids (which differ by design). */
+export async function reports(page) {
+  return page.evaluate(() => window.__reports);
+}
+
+export const schema = JSON.parse(readFileSync(join(root, 'beacon', 'beacon.schema.json'), 'utf8'));
