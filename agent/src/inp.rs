@@ -91,7 +91,7 @@ impl<E> LongestInteractions<E> {
         }
         // Stable sort keeps earlier interactions first among equal latencies,
         // as the reference's Array.prototype.sort does.
-        self.list.sort_by(|a, b| b.latency.total_cmp(&a.latency));
+        crate::sort::sort_by_key_f64(&mut self.list, |i| -i.latency);
         self.list.truncate(MAX_CANDIDATES);
     }
 

@@ -15,6 +15,7 @@ pub mod lcp;
 pub mod navigation;
 pub mod queue;
 pub mod report;
+pub mod sort;
 pub mod ttfb;
 
 #[cfg(target_arch = "wasm32")]

@@ -34,7 +34,7 @@ pub fn observe(
     let closure = Closure::<dyn FnMut(EntryList, Observer)>::new(move |list: EntryList, po: Observer| {
         let mut entries = entries(&list.get_entries());
         if sort {
-            entries.sort_by(|a, b| (a.start_time() + a.duration()).total_cmp(&(b.start_time() + b.duration())));
+            crate::sort::sort_by_key_f64(&mut entries, |e| e.start_time() + e.duration());
         }
         callback(entries, &po);
     });
