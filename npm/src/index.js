@@ -7,9 +7,14 @@ import load, * as agent from './agent.js';
 
 let ready;
 
+/**
+ * Resolves to true once the agent is running (every call made before it is
+ * in effect), or false where it cannot run (no WebAssembly, blocked fetch).
+ */
+export const loaded = () => (ready ||= load().then(() => true, () => false));
+
 const whenLoaded = (f) => {
-  ready ||= load().then(() => true, () => false);
-  ready.then((ok) => {
+  loaded().then((ok) => {
     if (!ok) return;
     try {
       f();

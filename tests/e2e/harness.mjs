@@ -65,6 +65,10 @@ export async function startSite() {
   const beacons = [];
   const server = createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method === 'POST' && u.pathname === '/beacon') {
       let body = '';
       req.on('data', (d) => { body += d; });
@@ -103,15 +107,61 @@ export async function launchBrowser() {
   });
 }
 
-/** Opens a page that records uncaught errors, so tests can assert none. */
-export async function openPage(browser, url) {
+/**
+ * Opens a page that records uncaught errors, so tests can assert none.
+ * `initScript` (a function or source) runs before any page script, e.g. to
+ * stub `document.visibilityState` or remove an API.
+ */
+export async function openPage(browser, url, { initScript } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  if (initScript) await page.addInitScript(initScript);
   await page.goto(url);
   return { page, context, errors };
+}
+
+/** Waits until both libraries on the parity page have registered. */
+export async function parityReady(page) {
+  await page.waitForFunction(() => window.__isReady === true);
+}
+
+/** Makes the page look hidden from the start (before any script runs). */
+export const hiddenAtLoad = () => {
+  Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+};
+
+/** Makes the page look like a discarded tab being restored. */
+export const discarded = () => {
+  Object.defineProperty(document, 'wasDiscarded', { value: true, configurable: true });
+};
+
+/** A bfcache restore as the reference's tests simulate it. */
+export async function stubBfcacheRestore(page) {
+  await page.evaluate(async () => {
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.documentElement.hidden = true;
+    document.dispatchEvent(new Event('visibilitychange'));
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+    document.documentElement.hidden = false;
+    document.dispatchEvent(new Event('visibilitychange'));
+    window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
+  });
+}
+
+/** Reports without ids (ids differ by design between the two libraries). */
+export const withoutIds = (list) => list.map(({ id, ...rest }) => rest);
+
+/** Asserts both libraries reported the same (ignoring ids), returns them. */
+export async function sameReports(page, assert, { name } = {}) {
+  const r = await reports(page);
+  const pick = (l) => withoutIds(name ? l.filter((m) => m.name === name) : l);
+  assert.deepEqual(pick(r.vs), pick(r.wv));
+  return r;
 }
 
 /** Hides the page the way the reference's own tests do. */
