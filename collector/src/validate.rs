@@ -1,0 +1,373 @@
+//! Checks a parsed beacon against the rules serde cannot express (ranges,
+//! lengths, the schema version), and turns it into storable rows.
+
+use beacon::{Beacon, MetricName, SCHEMA_VERSION};
+use url::Url;
+
+use crate::store::Report;
+
+/// Most characters a `page` may have (as in `beacon.schema.json`).
+pub const MAX_PAGE_CHARS: usize = 2048;
+/// Most characters a metric `id`, `pageViewId` or `sessionId` may have.
+pub const MAX_ID_CHARS: usize = 128;
+/// Most characters of `effectiveType`.
+pub const MAX_EFFECTIVE_TYPE_CHARS: usize = 16;
+/// Most metric reports in one beacon.
+pub const MAX_METRICS: usize = 256;
+
+/// Why a beacon was rejected, and where: `field` is a JSON path such as
+/// `metrics[2].value`, or `None` when the beacon as a whole is wrong.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+/// Highest plausible value of each metric; anything above is a broken or
+/// hostile agent. Timings are capped at two minutes, INP at one, CLS at 10.
+pub fn max_value(name: MetricName) -> f64 {
+    match name {
+        MetricName::Fcp | MetricName::Lcp | MetricName::Ttfb => 120_000.0,
+        MetricName::Inp => 60_000.0,
+        MetricName::Cls => 10.0,
+    }
+}
+
+/// The site a page belongs to: the host of its URL, with the port when the
+/// URL names one (`127.0.0.1:8080`, `shop.example`).
+pub fn site_of(page: &Url) -> Option<String> {
+    let host = page.host_str()?;
+    Some(match page.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+/// A valid beacon's page, parsed: the site it belongs to and the page key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageKey {
+    pub site: String,
+    /// The URL as the `url` crate normalises it, without query and
+    /// fragment: keeps one page under one key (`http://A` = `http://a/`) and
+    /// keeps query strings, which may carry personal data, out of storage.
+    pub page: String,
+}
+
+/// Parses and checks `page`: it must be an absolute http(s) URL.
+pub fn page_key(page: &str) -> Result<PageKey, Invalid> {
+    if page.is_empty() {
+        return Err(Invalid::new("page", "page must not be empty"));
+    }
+    if page.chars().count() > MAX_PAGE_CHARS {
+        return Err(Invalid::new(
+            "page",
+            format!("page is longer than {MAX_PAGE_CHARS} characters"),
+        ));
+    }
+    let mut url = Url::parse(page)
+        .map_err(|e| Invalid::new("page", format!("page is not an absolute http(s) URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Invalid::new(
+            "page",
+            format!("page must be an http or https URL, not {}:", url.scheme()),
+        ));
+    }
+    let site = site_of(&url).ok_or_else(|| Invalid::new("page", "page URL has no host"))?;
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(PageKey {
+        site,
+        page: url.into(),
+    })
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
+    if id.is_empty() {
+        return Err(Invalid::new(field, format!("{field} must not be empty")));
+    }
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(Invalid::new(
+            field,
+            format!("{field} is longer than {MAX_ID_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every rule of `beacon.schema.json` that serde does not, and returns
+/// the parsed page key. Stops at the first problem found.
+pub fn validate(beacon: &Beacon) -> Result<PageKey, Invalid> {
+    if beacon.schema_version != SCHEMA_VERSION {
+        return Err(Invalid::new(
+            "schemaVersion",
+            format!(
+                "unsupported schemaVersion {}, this collector accepts {SCHEMA_VERSION}",
+                beacon.schema_version
+            ),
+        ));
+    }
+    let key = page_key(&beacon.page)?;
+    if let Some(id) = &beacon.page_view_id {
+        check_id("pageViewId", id)?;
+    }
+    if let Some(id) = &beacon.session_id {
+        check_id("sessionId", id)?;
+    }
+    if let Some(t) = &beacon.effective_type {
+        if t.chars().count() > MAX_EFFECTIVE_TYPE_CHARS {
+            return Err(Invalid::new(
+                "effectiveType",
+                format!("effectiveType is longer than {MAX_EFFECTIVE_TYPE_CHARS} characters"),
+            ));
+        }
+    }
+    if let Some(m) = beacon.device_memory {
+        if !m.is_finite() || m < 0.0 {
+            return Err(Invalid::new(
+                "deviceMemory",
+                format!("deviceMemory must be a non-negative number, got {m}"),
+            ));
+        }
+    }
+    if beacon.metrics.len() > MAX_METRICS {
+        return Err(Invalid::new(
+            "metrics",
+            format!(
+                "too many metrics: {}, at most {MAX_METRICS} per beacon",
+                beacon.metrics.len()
+            ),
+        ));
+    }
+    for (i, m) in beacon.metrics.iter().enumerate() {
+        check_id(&format!("metrics[{i}].id"), &m.id)?;
+        let max = max_value(m.name);
+        if !m.value.is_finite() || !(0.0..=max).contains(&m.value) {
+            return Err(Invalid::new(
+                format!("metrics[{i}].value"),
+                format!(
+                    "{} value must be within 0..={max}, got {}",
+                    m.name.as_str(),
+                    m.value
+                ),
+            ));
+        }
+        // A delta is the change since the previous report of the same id,
+        // so it lies within the value's range either way.
+        if !m.delta.is_finite() || !(-max..=max).contains(&m.delta) {
+            return Err(Invalid::new(
+                format!("metrics[{i}].delta"),
+                format!(
+                    "{} delta must be within -{max}..={max}, got {}",
+                    m.name.as_str(),
+                    m.delta
+                ),
+            ));
+        }
+    }
+    Ok(key)
+}
+
+/// The rows a valid beacon stores, one per metric report.
+///
+/// The rating is recomputed from the value at the reference thresholds
+/// rather than trusting the agent's label, so that every stored rating
+/// means the same thing whichever agent version sent it.
+pub fn reports(beacon: &Beacon, key: &PageKey, received_at_ms: i64) -> Vec<Report> {
+    beacon
+        .metrics
+        .iter()
+        .map(|m| Report {
+            site: key.site.clone(),
+            page: key.page.clone(),
+            metric: m.name,
+            report_id: m.id.clone(),
+            value: m.value,
+            delta: m.delta,
+            rating: m.name.rate(m.value),
+            navigation_type: m.navigation_type,
+            form_factor: beacon.form_factor,
+            page_view_id: beacon.page_view_id.clone(),
+            session_id: beacon.session_id.clone(),
+            received_at_ms,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beacon::{FormFactor, MetricReport, NavigationType, Rating};
+
+    fn metric(name: MetricName, value: f64) -> MetricReport {
+        MetricReport {
+            name,
+            value,
+            delta: value,
+            id: "v4-1-1".into(),
+            rating: Rating::Good,
+            navigation_type: NavigationType::Navigate,
+        }
+    }
+
+    fn beacon() -> Beacon {
+        Beacon {
+            schema_version: 1,
+            page: "http://127.0.0.1:8080/".into(),
+            page_view_id: Some("pv".into()),
+            session_id: None,
+            navigation_type: Some(NavigationType::Navigate),
+            form_factor: Some(FormFactor::Desktop),
+            effective_type: Some("4g".into()),
+            device_memory: Some(8.0),
+            metrics: vec![metric(MetricName::Fcp, 123.0)],
+        }
+    }
+
+    fn field_of(b: &Beacon) -> Option<String> {
+        validate(b).unwrap_err().field
+    }
+
+    #[test]
+    fn a_good_beacon_passes() {
+        let key = validate(&beacon()).unwrap();
+        assert_eq!(
+            key,
+            PageKey {
+                site: "127.0.0.1:8080".into(),
+                page: "http://127.0.0.1:8080/".into()
+            }
+        );
+    }
+
+    #[test]
+    fn schema_version_must_be_1() {
+        let mut b = beacon();
+        b.schema_version = 2;
+        assert_eq!(field_of(&b).as_deref(), Some("schemaVersion"));
+    }
+
+    #[test]
+    fn page_rules() {
+        for bad in [
+            "",
+            "/relative",
+            "not a url",
+            "ftp://x.example/",
+            "file:///etc/passwd",
+        ] {
+            let mut b = beacon();
+            b.page = bad.into();
+            assert_eq!(field_of(&b).as_deref(), Some("page"), "{bad:?}");
+        }
+        let mut b = beacon();
+        b.page = format!("https://x.example/{}", "a".repeat(MAX_PAGE_CHARS));
+        assert_eq!(field_of(&b).as_deref(), Some("page"));
+    }
+
+    #[test]
+    fn site_has_port_only_when_named() {
+        let k = page_key("https://Shop.Example/cart?u=me#top").unwrap();
+        assert_eq!(k.site, "shop.example");
+        assert_eq!(k.page, "https://shop.example/cart");
+        assert_eq!(
+            page_key("https://shop.example:443/").unwrap().site,
+            "shop.example"
+        );
+        assert_eq!(page_key("http://[::1]:3000/a").unwrap().site, "[::1]:3000");
+    }
+
+    #[test]
+    fn metric_id_rules() {
+        let mut b = beacon();
+        b.metrics[0].id = String::new();
+        assert_eq!(field_of(&b).as_deref(), Some("metrics[0].id"));
+        b.metrics[0].id = "x".repeat(MAX_ID_CHARS + 1);
+        assert_eq!(field_of(&b).as_deref(), Some("metrics[0].id"));
+        b.metrics[0].id = "x".repeat(MAX_ID_CHARS);
+        assert!(validate(&b).is_ok());
+    }
+
+    #[test]
+    fn at_most_256_metrics() {
+        let mut b = beacon();
+        b.metrics = vec![metric(MetricName::Fcp, 1.0); MAX_METRICS];
+        assert!(validate(&b).is_ok());
+        b.metrics.push(metric(MetricName::Fcp, 1.0));
+        assert_eq!(field_of(&b).as_deref(), Some("metrics"));
+    }
+
+    #[test]
+    fn value_ranges() {
+        let cases = [
+            (MetricName::Fcp, 120_000.0, true),
+            (MetricName::Fcp, 120_000.5, false),
+            (MetricName::Lcp, -0.001, false),
+            (MetricName::Ttfb, 0.0, true),
+            (MetricName::Inp, 60_000.0, true),
+            (MetricName::Inp, 60_001.0, false),
+            (MetricName::Cls, 10.0, true),
+            (MetricName::Cls, 10.01, false),
+            (MetricName::Cls, f64::NAN, false),
+            (MetricName::Lcp, f64::INFINITY, false),
+        ];
+        for (name, value, ok) in cases {
+            let mut b = beacon();
+            b.metrics.insert(0, metric(MetricName::Fcp, 1.0));
+            b.metrics[1] = metric(name, value);
+            b.metrics[1].delta = 0.0;
+            let r = validate(&b);
+            assert_eq!(r.is_ok(), ok, "{name:?} {value}");
+            if !ok {
+                assert_eq!(r.unwrap_err().field.as_deref(), Some("metrics[1].value"));
+            }
+        }
+    }
+
+    #[test]
+    fn delta_must_be_finite_and_in_range() {
+        let mut b = beacon();
+        b.metrics[0].delta = -50.0; // shrinking is allowed
+        assert!(validate(&b).is_ok());
+        b.metrics[0].delta = f64::NEG_INFINITY;
+        assert_eq!(field_of(&b).as_deref(), Some("metrics[0].delta"));
+    }
+
+    #[test]
+    fn optional_fields() {
+        let mut b = beacon();
+        b.page_view_id = Some(String::new());
+        assert_eq!(field_of(&b).as_deref(), Some("pageViewId"));
+        let mut b = beacon();
+        b.session_id = Some("s".repeat(MAX_ID_CHARS + 1));
+        assert_eq!(field_of(&b).as_deref(), Some("sessionId"));
+        let mut b = beacon();
+        b.effective_type = Some("x".repeat(17));
+        assert_eq!(field_of(&b).as_deref(), Some("effectiveType"));
+        let mut b = beacon();
+        b.device_memory = Some(-1.0);
+        assert_eq!(field_of(&b).as_deref(), Some("deviceMemory"));
+    }
+
+    #[test]
+    fn rows_carry_the_recomputed_rating() {
+        let mut b = beacon();
+        b.metrics = vec![metric(MetricName::Lcp, 5000.0)];
+        let key = validate(&b).unwrap();
+        let rows = reports(&b, &key, 7);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].rating, Rating::Poor);
+        assert_eq!(rows[0].site, "127.0.0.1:8080");
+        assert_eq!(rows[0].form_factor, Some(FormFactor::Desktop));
+        assert_eq!(rows[0].received_at_ms, 7);
+    }
+}
