@@ -20,7 +20,12 @@ pub struct SessionWindow<E> {
 
 impl<E> Default for SessionWindow<E> {
     fn default() -> Self {
-        SessionWindow { value: 0.0, first_start: 0.0, last_start: 0.0, entries: Vec::new() }
+        SessionWindow {
+            value: 0.0,
+            first_start: 0.0,
+            last_start: 0.0,
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -59,7 +64,11 @@ pub struct Cls<E> {
 
 impl<E> Default for Cls<E> {
     fn default() -> Self {
-        Cls { window: SessionWindow::default(), value: 0.0, entries: Vec::new() }
+        Cls {
+            window: SessionWindow::default(),
+            value: 0.0,
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -125,7 +134,15 @@ mod tests {
         assert_eq!(c.value, six);
         assert_eq!(c.window.entries, vec![6, 7]);
         // Exactly 5000 ms after the first shift starts a new window too.
-        let c = cls(&[(0.0, 0.1), (900.0, 0.1), (1800.0, 0.1), (2700.0, 0.1), (3600.0, 0.1), (4500.0, 0.1), (5000.0, 0.7)]);
+        let c = cls(&[
+            (0.0, 0.1),
+            (900.0, 0.1),
+            (1800.0, 0.1),
+            (2700.0, 0.1),
+            (3600.0, 0.1),
+            (4500.0, 0.1),
+            (5000.0, 0.7),
+        ]);
         assert_eq!(c.value, 0.7);
         assert_eq!(c.entries, vec![6]);
     }

@@ -27,7 +27,10 @@ pub fn metric_id(now_ms: f64, random: f64) -> String {
     s.push_str("vs-");
     push_decimal(&mut s, now_ms.max(0.0) as u64);
     s.push('-');
-    push_decimal(&mut s, (random.clamp(0.0, 1.0) * (9e12 - 1.0)) as u64 + 1_000_000_000_000);
+    push_decimal(
+        &mut s,
+        (random.clamp(0.0, 1.0) * (9e12 - 1.0)) as u64 + 1_000_000_000_000,
+    );
     s
 }
 

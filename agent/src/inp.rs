@@ -1,8 +1,8 @@
 //! Interaction to Next Paint: close to the 98th percentile of the page's
 //! interaction latencies, from the 10 longest interactions kept in memory.
 
-use alloc::vec::Vec;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use beacon::NavigationType;
 
@@ -86,7 +86,12 @@ impl<E> LongestInteractions<E> {
                 if self.list.len() >= MAX_CANDIDATES && shortest.is_some_and(|s| duration <= s) {
                     return;
                 }
-                self.list.push(Interaction { id: interaction_id, latency: duration, start_time, entries: vec![entry] });
+                self.list.push(Interaction {
+                    id: interaction_id,
+                    latency: duration,
+                    start_time,
+                    entries: vec![entry],
+                });
             }
         }
         // Stable sort keeps earlier interactions first among equal latencies,
@@ -123,7 +128,11 @@ pub struct InteractionCountEstimate {
 
 impl Default for InteractionCountEstimate {
     fn default() -> Self {
-        InteractionCountEstimate { min_id: f64::INFINITY, max_id: 0.0, count: 0.0 }
+        InteractionCountEstimate {
+            min_id: f64::INFINITY,
+            max_id: 0.0,
+            count: 0.0,
+        }
     }
 }
 
@@ -215,10 +224,14 @@ mod tests {
         l.add(7, 40.0, 100.0, 2); // same duration and start: same frame, kept
         l.add(7, 32.0, 110.0, 3); // shorter: ignored
         assert_eq!(l.len(), 1);
-        let Some(Selected::Interaction(i)) = l.select(1.0, Navigate) else { panic!() };
+        let Some(Selected::Interaction(i)) = l.select(1.0, Navigate) else {
+            panic!()
+        };
         assert_eq!((i.latency, i.entries.clone()), (40.0, vec![1, 2]));
         l.add(7, 104.0, 105.0, 4); // longer replaces the entries
-        let Some(Selected::Interaction(i)) = l.select(1.0, Navigate) else { panic!() };
+        let Some(Selected::Interaction(i)) = l.select(1.0, Navigate) else {
+            panic!()
+        };
         assert_eq!((i.latency, i.entries.clone()), (104.0, vec![4]));
     }
 

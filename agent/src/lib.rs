@@ -8,13 +8,17 @@
 extern crate alloc;
 
 pub mod cls;
+pub mod delivery;
 pub mod fcp;
+pub mod form_factor;
 pub mod id;
 pub mod inp;
 pub mod lcp;
 pub mod navigation;
+pub mod page_key;
 pub mod queue;
 pub mod report;
+pub mod session;
 pub mod sort;
 pub mod ttfb;
 

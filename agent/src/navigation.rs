@@ -39,7 +39,11 @@ mod tests {
     use super::*;
 
     fn nav(entry_type: &str) -> PageState<'_> {
-        PageState { has_navigation_entry: true, entry_type: Some(entry_type), ..Default::default() }
+        PageState {
+            has_navigation_entry: true,
+            entry_type: Some(entry_type),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -65,7 +69,12 @@ mod tests {
 
     #[test]
     fn without_a_valid_navigation_entry_it_is_navigate() {
-        let p = PageState { was_discarded: true, prerendering: true, entry_type: Some("reload"), ..Default::default() };
+        let p = PageState {
+            was_discarded: true,
+            prerendering: true,
+            entry_type: Some("reload"),
+            ..Default::default()
+        };
         assert_eq!(navigation_type(&p), NavigationType::Navigate);
     }
 }

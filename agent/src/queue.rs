@@ -12,7 +12,11 @@ pub struct Queue {
 
 impl Queue {
     pub fn push(&mut self, report: MetricReport) {
-        match self.reports.iter_mut().find(|r| r.id == report.id && r.name == report.name) {
+        match self
+            .reports
+            .iter_mut()
+            .find(|r| r.id == report.id && r.name == report.name)
+        {
             Some(existing) => *existing = report,
             None => self.reports.push(report),
         }

@@ -20,7 +20,11 @@ pub struct Report {
 
 impl Reporter {
     pub fn new(name: MetricName, report_all_changes: bool) -> Self {
-        Reporter { name, report_all_changes, prev_value: None }
+        Reporter {
+            name,
+            report_all_changes,
+            prev_value: None,
+        }
     }
 
     /// `value` is the metric's current value (negative while unknown).
@@ -36,7 +40,10 @@ impl Reporter {
         let delta = value - self.prev_value.unwrap_or(0.0);
         if delta != 0.0 || self.prev_value.is_none() {
             self.prev_value = Some(value);
-            return Some(Report { delta, rating: self.name.rate(value) });
+            return Some(Report {
+                delta,
+                rating: self.name.rate(value),
+            });
         }
         None
     }
@@ -78,6 +85,9 @@ mod tests {
         let mut r = Reporter::new(MetricName::Inp, true);
         assert_eq!(r.report(56.0, false).map(|x| x.delta), Some(56.0));
         assert_eq!(r.report(56.0, false), None);
-        assert_eq!(r.report(300.0, false).map(|x| (x.delta, x.rating)), Some((244.0, Rating::NeedsImprovement)));
+        assert_eq!(
+            r.report(300.0, false).map(|x| (x.delta, x.rating)),
+            Some((244.0, Rating::NeedsImprovement))
+        );
     }
 }

@@ -14,6 +14,13 @@ use serde::{Deserialize, Serialize};
 /// Version of the beacon format written in `schemaVersion`.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Most metric reports in one beacon (`metrics` in the schema).
+pub const MAX_METRICS_PER_BEACON: usize = 256;
+
+/// Largest beacon body the agent sends: browsers cap in-flight beacon and
+/// keepalive bodies at 64 KiB in total, so agents keep a margin below it.
+pub const MAX_BODY_BYTES: usize = 60_000;
+
 /// The JSON Schema of a beacon, for tests and for anyone integrating.
 pub const JSON_SCHEMA: &str = include_str!("../beacon.schema.json");
 
@@ -60,11 +67,23 @@ impl MetricName {
     /// `value <= poor` needs improvement, anything above is poor.
     pub const fn thresholds(self) -> Thresholds {
         match self {
-            MetricName::Fcp => Thresholds { good: 1800.0, poor: 3000.0 },
-            MetricName::Lcp => Thresholds { good: 2500.0, poor: 4000.0 },
+            MetricName::Fcp => Thresholds {
+                good: 1800.0,
+                poor: 3000.0,
+            },
+            MetricName::Lcp => Thresholds {
+                good: 2500.0,
+                poor: 4000.0,
+            },
             MetricName::Cls => Thresholds { good: 0.1, poor: 0.25 },
-            MetricName::Inp => Thresholds { good: 200.0, poor: 500.0 },
-            MetricName::Ttfb => Thresholds { good: 800.0, poor: 1800.0 },
+            MetricName::Inp => Thresholds {
+                good: 200.0,
+                poor: 500.0,
+            },
+            MetricName::Ttfb => Thresholds {
+                good: 800.0,
+                poor: 1800.0,
+            },
         }
     }
 

@@ -59,7 +59,10 @@ fn schema_rejects_what_serde_rejects() {
         json!({"schemaVersion": 1, "page": "x", "metrics": [{"name": "LCP", "value": "1", "delta": 1, "id": "a", "rating": "good", "navigationType": "navigate"}]}),
     ] {
         assert!(!s.is_valid(&bad), "schema accepted {bad}");
-        assert!(serde_json::from_value::<Beacon>(bad.clone()).is_err() || bad.get("schemaVersion").is_none(), "serde accepted {bad}");
+        assert!(
+            serde_json::from_value::<Beacon>(bad.clone()).is_err() || bad.get("schemaVersion").is_none(),
+            "serde accepted {bad}"
+        );
     }
 }
 
@@ -99,8 +102,23 @@ fn ratings_follow_the_reference_boundaries() {
 
 #[test]
 fn navigation_entry_types_map_like_the_reference() {
-    assert_eq!(NavigationType::from_entry_type("back_forward"), Some(NavigationType::BackForward));
-    assert_eq!(NavigationType::from_entry_type("navigate"), Some(NavigationType::Navigate));
+    assert_eq!(
+        NavigationType::from_entry_type("back_forward"),
+        Some(NavigationType::BackForward)
+    );
+    assert_eq!(
+        NavigationType::from_entry_type("navigate"),
+        Some(NavigationType::Navigate)
+    );
     assert_eq!(NavigationType::from_entry_type("reload"), Some(NavigationType::Reload));
     assert_eq!(NavigationType::from_entry_type("bogus"), None);
+}
+
+#[test]
+fn schema_limits_match_the_constants() {
+    let schema: Value = serde_json::from_str(JSON_SCHEMA).unwrap();
+    assert_eq!(
+        schema["properties"]["metrics"]["maxItems"],
+        json!(MAX_METRICS_PER_BEACON)
+    );
 }

@@ -59,10 +59,15 @@ const mounts = {
 
 /**
  * A static server for test pages. `?delay=MS` delays the response (for
- * TTFB). Beacons POSTed to `/beacon` are recorded with their raw bodies.
+ * TTFB); `?csp=POLICY` sends that Content-Security-Policy. Beacons POSTed to
+ * `/beacon` are recorded with their raw bodies; `site.answer(beacon)` may
+ * return `{status, headers}` to answer them differently (default 204).
+ * `mounts` adds URL prefixes served from directories.
  */
-export async function startSite() {
+export async function startSite({ mounts: extraMounts = {} } = {}) {
   const beacons = [];
+  const site = { beacons, answer: () => ({ status: 204 }) };
+  const allMounts = { ...mounts, ...extraMounts };
   const server = createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
     if (u.pathname === '/favicon.ico') {
@@ -73,27 +78,33 @@ export async function startSite() {
       let body = '';
       req.on('data', (d) => { body += d; });
       req.on('end', () => {
-        beacons.push({ contentType: req.headers['content-type'], body, json: safeJson(body) });
-        res.writeHead(204).end();
+        const beacon = { contentType: req.headers['content-type'], body, json: safeJson(body), bytes: Buffer.byteLength(body), at: Date.now() };
+        const { status, headers = {} } = site.answer(beacon);
+        beacon.status = status;
+        beacons.push(beacon);
+        res.writeHead(status, headers).end();
       });
       return;
     }
-    const mount = Object.keys(mounts).find((m) => u.pathname.startsWith(m));
-    const file = mount && normalize(join(mounts[mount], u.pathname.slice(mount.length)));
-    if (!file || !file.startsWith(mounts[mount]) || !existsSync(file)) {
+    const mount = Object.keys(allMounts).sort((a, b) => b.length - a.length).find((m) => u.pathname.startsWith(m));
+    const file = mount && normalize(join(allMounts[mount], u.pathname.slice(mount.length)));
+    if (!file || !file.startsWith(allMounts[mount]) || !existsSync(file)) {
       res.writeHead(404).end('not found');
       return;
     }
     const send = () => {
-      res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
+      const headers = { 'content-type': types[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' };
+      if (u.searchParams.get('csp')) headers['content-security-policy'] = u.searchParams.get('csp');
+      res.writeHead(200, headers);
       res.end(readFileSync(file));
     };
     const delay = Number(u.searchParams.get('delay') || 0);
     delay ? setTimeout(send, delay) : send();
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  return { url, beacons, close: () => new Promise((r) => server.close(r)) };
+  site.url = `http://127.0.0.1:${server.address().port}`;
+  site.close = () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); });
+  return site;
 }
 
 function safeJson(s) {

@@ -77,6 +77,10 @@ extern "C" {
     pub fn origin(this: &Location) -> String;
     #[wasm_bindgen(method, getter)]
     pub fn pathname(this: &Location) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn search(this: &Location) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn href(this: &Location) -> String;
 
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     pub fn now() -> f64;

@@ -1,6 +1,6 @@
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use alloc::rc::Rc;
 
 use beacon::MetricName;
 use js_sys::Array;
@@ -20,7 +20,8 @@ struct State {
 impl State {
     fn add(&mut self, entries: Vec<Entry>) {
         for e in entries {
-            self.cls.add(e.start_time(), e.value(), e.had_recent_input().unwrap_or(false), e);
+            self.cls
+                .add(e.start_time(), e.value(), e.had_recent_input().unwrap_or(false), e);
         }
         self.cls.update();
         if self.cls.value > self.metric.value {

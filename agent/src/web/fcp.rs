@@ -1,5 +1,5 @@
-use core::cell::RefCell;
 use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use beacon::MetricName;
 
@@ -42,4 +42,3 @@ pub fn on_fcp(sink: Sink, opts: Options) {
         }
     });
 }
-

@@ -1,6 +1,6 @@
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use alloc::rc::Rc;
 
 use beacon::MetricName;
 use js_sys::Array;
@@ -19,7 +19,9 @@ static ESTIMATE: Global<Cell<Option<InteractionCountEstimate>>> = Global::new(Ce
 fn interaction_count() -> f64 {
     match ESTIMATE.with(Cell::get) {
         Some(e) => e.count,
-        None => bindings::get(&bindings::global("performance"), "interactionCount").as_f64().unwrap_or(0.0),
+        None => bindings::get(&bindings::global("performance"), "interactionCount")
+            .as_f64()
+            .unwrap_or(0.0),
     }
 }
 
@@ -104,7 +106,9 @@ pub fn on_inp(sink: Sink, opts: Options) {
         };
         let h = handle.clone();
         let threshold = opts.duration_threshold.unwrap_or(DEFAULT_DURATION_THRESHOLD);
-        let po = observe(&["event", "first-input"], Some(threshold), move |entries, _| h(entries, false));
+        let po = observe(&["event", "first-input"], Some(threshold), move |entries, _| {
+            h(entries, false)
+        });
         let Some(po) = po else { return };
 
         on_hidden(move || handle(entries(&po.take_records()), true));

@@ -1,5 +1,5 @@
-use core::cell::RefCell;
 use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use beacon::MetricName;
 use js_sys::{Array, Function};

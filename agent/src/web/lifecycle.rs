@@ -4,9 +4,9 @@
 //! `whenActivated`, `whenIdleOrHidden`, `doubleRAF`).
 
 use alloc::boxed::Box;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use alloc::rc::Rc;
 
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
@@ -23,8 +23,10 @@ struct Visibility {
     on_hidden: Vec<Hook>,
 }
 
-static VISIBILITY: Global<RefCell<Visibility>> =
-    Global::new(RefCell::new(Visibility { first_hidden_time: -1.0, on_hidden: Vec::new() }));
+static VISIBILITY: Global<RefCell<Visibility>> = Global::new(RefCell::new(Visibility {
+    first_hidden_time: -1.0,
+    on_hidden: Vec::new(),
+}));
 static BFCACHE_RESTORE_TIME: Global<Cell<f64>> = Global::new(Cell::new(-1.0));
 
 /// Registers `f` as a window event listener for the page's life.
@@ -55,7 +57,12 @@ pub fn activation_start() -> f64 {
 
 /// The navigation entry, if its `responseStart` is valid.
 pub fn navigation_entry() -> Option<Entry> {
-    let entry: Entry = bindings::entries_by_type("navigation").ok()?.get(0).dyn_into::<Object>().ok()?.unchecked_into();
+    let entry: Entry = bindings::entries_by_type("navigation")
+        .ok()?
+        .get(0)
+        .dyn_into::<Object>()
+        .ok()?
+        .unchecked_into();
     crate::ttfb::entry_is_valid(entry.response_start(), bindings::now()).then_some(entry)
 }
 

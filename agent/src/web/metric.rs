@@ -1,8 +1,8 @@
 //! One metric instance as the reference's `initMetric` + `bindReporter`
 //! build it, and the sinks its reports go to.
 
-use alloc::string::String;
 use alloc::rc::Rc;
+use alloc::string::String;
 
 use beacon::{MetricName, MetricReport, NavigationType};
 use js_sys::{Array, Function, Object};
@@ -58,7 +58,13 @@ impl Metric {
 
     /// Starts a new instance (new id) after a bfcache restore.
     pub fn restart(&mut self, value: f64, opts: Options) {
-        *self = Metric::new(self.name, value, Some(NavigationType::BackForwardCache), opts, self.sink.clone());
+        *self = Metric::new(
+            self.name,
+            value,
+            Some(NavigationType::BackForwardCache),
+            opts,
+            self.sink.clone(),
+        );
     }
 
     pub fn report(&mut self, force: bool) {
@@ -80,7 +86,7 @@ impl Metric {
     }
 }
 
-fn current_navigation_type() -> NavigationType {
+pub fn current_navigation_type() -> NavigationType {
     let entry = lifecycle::navigation_entry();
     let entry_type = entry.as_ref().and_then(|e| e.nav_type());
     navigation_type(&PageState {

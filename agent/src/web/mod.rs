@@ -7,10 +7,12 @@ mod cls;
 mod fcp;
 mod global;
 mod inp;
+mod json;
 mod lcp;
 mod lifecycle;
 mod metric;
 mod observe;
+mod storage;
 mod transport;
 mod ttfb;
 
@@ -48,6 +50,16 @@ pub fn on_ttfb(callback: Function, opts: JsValue) {
 #[wasm_bindgen]
 pub fn start(opts: JsValue) {
     transport::start(&opts);
+}
+
+#[wasm_bindgen(js_name = grantConsent)]
+pub fn grant_consent() {
+    transport::grant_consent();
+}
+
+#[wasm_bindgen(js_name = revokeConsent)]
+pub fn revoke_consent() {
+    transport::revoke_consent();
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ pub fn entries(list: &Array) -> Vec<Entry> {
 /// Whether the browser can observe `entry_type`.
 pub fn supports(entry_type: &str) -> bool {
     let types = bindings::get(&bindings::global("PerformanceObserver"), "supportedEntryTypes");
-    types.dyn_ref::<Array>().is_some_and(|t| t.includes(&JsValue::from_str(entry_type), 0))
+    types
+        .dyn_ref::<Array>()
+        .is_some_and(|t| t.includes(&JsValue::from_str(entry_type), 0))
 }
 
 /// Observes the supported ones of `types`; `None` when none is supported or

@@ -10,10 +10,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 use super::bindings::{self, Entry};
+use super::json::to_json;
 use super::lifecycle;
 use super::metric::{js_sink, Metric, Options};
 use super::observe::{observe, supports};
-use super::transport::to_json;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -82,7 +82,11 @@ async fn buffered_observer_delivers_past_entries() {
         sleep(20).await;
     }
     po.disconnect();
-    assert!(seen.borrow().iter().any(|n| n == "vitalsign-test-mark"), "{:?}", seen.borrow());
+    assert!(
+        seen.borrow().iter().any(|n| n == "vitalsign-test-mark"),
+        "{:?}",
+        seen.borrow()
+    );
 }
 
 #[wasm_bindgen_test]
@@ -91,13 +95,20 @@ fn navigation_entry_and_visibility_of_the_test_page() {
     assert!(nav.response_start() > 0.0);
     assert_eq!(lifecycle::activation_start(), 0.0);
     assert!(!bindings::prerendering());
-    assert_eq!(lifecycle::first_hidden_time(), f64::INFINITY, "the test page is visible");
+    assert_eq!(
+        lifecycle::first_hidden_time(),
+        f64::INFINITY,
+        "the test page is visible"
+    );
     assert!(lifecycle::bfcache_restore_time() < 0.0);
 }
 
 #[wasm_bindgen_test]
 fn options_are_read_from_the_js_object() {
-    let o = Options::from_js(&object(&[("reportAllChanges", true.into()), ("durationThreshold", 16.0.into())]));
+    let o = Options::from_js(&object(&[
+        ("reportAllChanges", true.into()),
+        ("durationThreshold", 16.0.into()),
+    ]));
     assert!(o.report_all_changes);
     assert_eq!(o.duration_threshold, Some(16.0));
     let o = Options::from_js(&JsValue::UNDEFINED);
@@ -144,14 +155,37 @@ fn beacon_json_is_what_the_collector_parses() {
         effective_type: Some("4g".into()),
         device_memory: Some(0.5),
         metrics: vec![
-            MetricReport { name: MetricName::Cls, value: 0.123456789, delta: 0.1, id: "a".into(), rating: Rating::NeedsImprovement, navigation_type: NavigationType::Prerender },
-            MetricReport { name: MetricName::Ttfb, value: 26.800000000046566, delta: 26.800000000046566, id: "b".into(), rating: Rating::Good, navigation_type: NavigationType::Restore },
+            MetricReport {
+                name: MetricName::Cls,
+                value: 0.123456789,
+                delta: 0.1,
+                id: "a".into(),
+                rating: Rating::NeedsImprovement,
+                navigation_type: NavigationType::Prerender,
+            },
+            MetricReport {
+                name: MetricName::Ttfb,
+                value: 26.800000000046566,
+                delta: 26.800000000046566,
+                id: "b".into(),
+                rating: Rating::Good,
+                navigation_type: NavigationType::Restore,
+            },
         ],
     };
     let json = to_json(&b);
     let parsed: Beacon = serde_json::from_str(&json).expect(&json);
     assert_eq!(parsed, b);
-    let minimal = Beacon { page_view_id: None, session_id: None, navigation_type: None, form_factor: None, effective_type: None, device_memory: None, metrics: vec![], ..b };
+    let minimal = Beacon {
+        page_view_id: None,
+        session_id: None,
+        navigation_type: None,
+        form_factor: None,
+        effective_type: None,
+        device_memory: None,
+        metrics: vec![],
+        ..b
+    };
     assert_eq!(serde_json::from_str::<Beacon>(&to_json(&minimal)).unwrap(), minimal);
 }
 

@@ -1,6 +1,6 @@
 use alloc::boxed::Box;
-use core::cell::RefCell;
 use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use beacon::MetricName;
 use js_sys::Array;
@@ -30,7 +30,9 @@ fn when_ready(f: Box<dyn FnOnce()>) {
 pub fn on_ttfb(sink: Sink, opts: Options) {
     let metric = Rc::new(RefCell::new(Metric::new(MetricName::Ttfb, -1.0, None, opts, sink)));
     when_ready(Box::new(move || {
-        let Some(entry) = navigation_entry() else { return };
+        let Some(entry) = navigation_entry() else {
+            return;
+        };
         {
             let mut m = metric.borrow_mut();
             m.value = ttfb::value(entry.response_start(), activation_start());

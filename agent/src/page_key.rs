@@ -1,0 +1,198 @@
+//! The page key a beacon is filed under: by default the URL without query
+//! string and fragment (as the Chrome UX Report keys pages), with path
+//! segments that look like identifiers replaced by `:id`, so that neither
+//! personal data nor one key per user reaches the collector.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Placeholder for a path segment that looks like an identifier.
+pub const ID: &str = ":id";
+
+/// Whether a path segment looks like an identifier or personal data: all
+/// digits, a UUID, long hex, an e-mail address, or a long token mixing
+/// letters and digits.
+pub fn is_identifier(segment: &str) -> bool {
+    let s = segment;
+    if s.is_empty() {
+        return false;
+    }
+    let all = |f: fn(u8) -> bool| s.bytes().all(f);
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
+    all(|b| b.is_ascii_digit())
+        || is_uuid(s)
+        || (s.len() >= 12 && all(|b| b.is_ascii_hexdigit()) && digits > 0)
+        || (s.contains('@') || s.contains("%40"))
+        // Tokens: long, mostly alphanumeric (base64url, JWT pieces, hashes)
+        // with both letters and digits.
+        || (s.len() >= 20 && digits > 0 && letters > 0 && all(|b| b.is_ascii_alphanumeric() || b"-_.~=".contains(&b)))
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// `path` with identifier-like segments replaced by `:id`.
+pub fn scrub_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_identifier(seg) { ID } else { seg });
+    }
+    out
+}
+
+/// The first route pattern (`/products/:id`, `/blog/*`) that `path` matches.
+/// `:name` matches one segment, a trailing `*` the rest of the path.
+pub fn match_route<'a>(path: &str, routes: &'a [String]) -> Option<&'a str> {
+    routes.iter().map(String::as_str).find(|r| route_matches(r, path))
+}
+
+fn route_matches(route: &str, path: &str) -> bool {
+    let mut p = path.trim_end_matches('/').split('/');
+    for r in route.trim_end_matches('/').split('/') {
+        if r == "*" {
+            return true;
+        }
+        match p.next() {
+            Some(seg) if r.starts_with(':') && !seg.is_empty() => {}
+            Some(seg) if seg == r => {}
+            _ => return false,
+        }
+    }
+    p.next().is_none()
+}
+
+/// The query string keeping only `keys` (in the page's order); empty when
+/// none are kept. `query` has no leading `?`.
+pub fn keep_query(query: &str, keys: &[String]) -> String {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or("");
+            !key.is_empty() && keys.iter().any(|k| k == key)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, pair) in kept.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(pair);
+    }
+    out
+}
+
+/// The page key for `origin` + `path` + `query` (no `?`): the first
+/// matching route, else the scrubbed path; plus allowed query keys.
+pub fn page_key(origin: &str, path: &str, query: &str, routes: &[String], query_keys: &[String]) -> String {
+    let mut key = String::from(origin);
+    match match_route(path, routes) {
+        Some(route) => key.push_str(route),
+        None => key.push_str(&scrub_path(path)),
+    }
+    key.push_str(&keep_query(query, query_keys));
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn identifiers_are_recognised() {
+        for id in [
+            "12345",
+            "0",
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+            "a1b2c3d4e5f6",
+            "jane.doe@example.com",
+            "jane%40example.com",
+            "eyJhbGciOiJIUzI1NiJ9abc123",
+            "AbCdEf0123456789_-xyzXYZ",
+        ] {
+            assert!(is_identifier(id), "{id}");
+        }
+        for word in [
+            "",
+            "products",
+            "blog",
+            "2fa",
+            "checkout-step-two",
+            "deadbeef",
+            "v1",
+            "index.html",
+            "about-us-and-our-history",
+        ] {
+            assert!(!is_identifier(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn default_key_drops_query_and_scrubs_ids() {
+        assert_eq!(
+            page_key(
+                "https://shop.example",
+                "/orders/12345/items/3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+                "token=abc",
+                &[],
+                &[]
+            ),
+            "https://shop.example/orders/:id/items/:id"
+        );
+        assert_eq!(page_key("https://a.example", "/", "", &[], &[]), "https://a.example/");
+        assert_eq!(
+            page_key("https://a.example", "/users/jane@example.com/", "", &[], &[]),
+            "https://a.example/users/:id/"
+        );
+    }
+
+    #[test]
+    fn allowed_query_keys_are_kept_in_order() {
+        let keys = v(&["lang", "page"]);
+        assert_eq!(keep_query("q=secret&page=2&lang=de&email=x", &keys), "?page=2&lang=de");
+        assert_eq!(keep_query("q=secret", &keys), "");
+        assert_eq!(keep_query("", &keys), "");
+        assert_eq!(keep_query("pagex=1&page", &keys), "?page");
+        assert_eq!(
+            page_key("https://a.example", "/search", "q=x&lang=en", &[], &keys),
+            "https://a.example/search?lang=en"
+        );
+    }
+
+    #[test]
+    fn routes_replace_the_path() {
+        let routes = v(&["/products/:id", "/blog/*", "/"]);
+        assert_eq!(match_route("/products/shoe-42", &routes), Some("/products/:id"));
+        assert_eq!(match_route("/products/shoe-42/", &routes), Some("/products/:id"));
+        assert_eq!(match_route("/products/", &routes), None);
+        assert_eq!(match_route("/products/a/b", &routes), None);
+        assert_eq!(match_route("/blog/2024/05/hello", &routes), Some("/blog/*"));
+        assert_eq!(match_route("/", &routes), Some("/"));
+        assert_eq!(match_route("/about", &routes), None);
+        assert_eq!(
+            page_key("https://a.example", "/products/jane-doe-special", "x=1", &routes, &[]),
+            "https://a.example/products/:id"
+        );
+        assert_eq!(
+            page_key("https://a.example", "/about/12", "", &routes, &[]),
+            "https://a.example/about/:id"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+// Intentionally empty: served with ?delay=MS to hold back the load event.
