@@ -308,6 +308,11 @@ export async function cdpErrors(cdp, sessionId) {
   return errors;
 }
 
+/** Runs `source` (a function or source) in the page before its scripts, from the next navigation on. */
+export async function cdpInit(cdp, sessionId, ...fns) {
+  await cdp.send('Page.addScriptToEvaluateOnNewDocument', { source: initScripts(...fns) }, sessionId);
+}
+
 /** Navigates a CDP page and waits for its load event. */
 export async function cdpGoto(cdp, sessionId, url) {
   await cdp.send('Page.enable', {}, sessionId);
