@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m== %s\033[0m (at %ss)\n' "$*" "$SECONDS"; }
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace
@@ -21,3 +21,4 @@ cargo build -p vitalsign-collector
 
 step "end-to-end tests"
 (cd tests && npm test)
+echo "test.sh finished in ${SECONDS}s"
