@@ -1,103 +1,117 @@
 //! Cumulative Layout Shift: the largest burst of unexpected layout shifts,
 //! where a burst ("session window") ends after a 1 s gap or 5 s in total.
 
-use alloc::vec::Vec;
-
 /// Shifts less than this apart stay in one window.
 pub const MAX_GAP_MS: f64 = 1000.0;
 /// A window never spans more than this from its first shift.
 pub const MAX_WINDOW_MS: f64 = 5000.0;
 
-/// The session window being built. `E` is whatever identifies an entry (the
-/// browser's `LayoutShift` object in the agent, a number in tests).
-#[derive(Clone, Debug)]
-pub struct SessionWindow<E> {
+/// What adding a shift did to the session window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shift {
+    /// Right after user input: expected, not counted.
+    Ignored,
+    /// Added to the current window.
+    Joined,
+    /// Opened a new window with this shift alone.
+    NewWindow,
+}
+
+/// The session window being built. Entries are kept by the caller (the
+/// agent keeps the browser's `LayoutShift` objects in a JS array, shared
+/// with the metric as the reference does), guided by [`Shift`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionWindow {
     pub value: f64,
     first_start: f64,
     last_start: f64,
-    pub entries: Vec<E>,
 }
 
-impl<E> Default for SessionWindow<E> {
-    fn default() -> Self {
-        SessionWindow {
-            value: 0.0,
-            first_start: 0.0,
-            last_start: 0.0,
-            entries: Vec::new(),
-        }
-    }
-}
-
-impl<E> SessionWindow<E> {
-    /// Adds one `layout-shift` entry. Shifts right after user input are
-    /// expected and ignored. Returns whether the entry was counted.
-    pub fn add(&mut self, start_time: f64, value: f64, had_recent_input: bool, entry: E) -> bool {
+impl SessionWindow {
+    /// Adds one `layout-shift` entry.
+    pub fn add(&mut self, start_time: f64, value: f64, had_recent_input: bool) -> Shift {
         if had_recent_input {
-            return false;
+            return Shift::Ignored;
         }
+        // A window with value 0 holds nothing worth extending (the
+        // reference tests the session value, not the entry count).
         let joins = self.value != 0.0
-            && !self.entries.is_empty()
             && start_time - self.last_start < MAX_GAP_MS
             && start_time - self.first_start < MAX_WINDOW_MS;
+        self.last_start = start_time;
         if joins {
             self.value += value;
-            self.entries.push(entry);
+            Shift::Joined
         } else {
             self.value = value;
             self.first_start = start_time;
-            self.entries.clear();
-            self.entries.push(entry);
+            Shift::NewWindow
         }
-        self.last_start = start_time;
-        true
     }
 }
 
-/// CLS so far: the largest window's value and entries.
-#[derive(Clone, Debug)]
-pub struct Cls<E> {
-    pub window: SessionWindow<E>,
+/// CLS so far: the largest window's value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cls {
+    pub window: SessionWindow,
     pub value: f64,
-    pub entries: Vec<E>,
 }
 
-impl<E> Default for Cls<E> {
-    fn default() -> Self {
-        Cls {
-            window: SessionWindow::default(),
-            value: 0.0,
-            entries: Vec::new(),
-        }
-    }
-}
-
-impl<E: Clone> Cls<E> {
-    pub fn add(&mut self, start_time: f64, value: f64, had_recent_input: bool, entry: E) {
-        self.window.add(start_time, value, had_recent_input, entry);
+impl Cls {
+    pub fn add(&mut self, start_time: f64, value: f64, had_recent_input: bool) -> Shift {
+        self.window.add(start_time, value, had_recent_input)
     }
 
     /// Promotes the current window to the CLS value when it became the
     /// largest (done once per observer batch, as the reference does).
-    pub fn update(&mut self) {
-        if self.window.value > self.value {
+    /// Returns whether it did: the metric's entries become the window's.
+    pub fn update(&mut self) -> bool {
+        let grew = self.window.value > self.value;
+        if grew {
             self.value = self.window.value;
-            self.entries = self.window.entries.clone();
         }
+        grew
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
 
-    fn cls(shifts: &[(f64, f64)]) -> Cls<usize> {
+    /// CLS plus entry bookkeeping as the agent does it: the window's
+    /// entries, and the metric's entries (the largest window's).
+    struct Run {
+        value: f64,
+        entries: Vec<usize>,
+        window: Vec<usize>,
+        window_value: f64,
+    }
+
+    fn cls(shifts: &[(f64, f64)]) -> Run {
+        run(&shifts.iter().map(|&(t, v)| (t, v, false)).collect::<Vec<_>>())
+    }
+
+    fn run(shifts: &[(f64, f64, bool)]) -> Run {
         let mut c = Cls::default();
-        for (i, &(t, v)) in shifts.iter().enumerate() {
-            c.add(t, v, false, i);
-            c.update();
+        let (mut window, mut entries) = (Vec::new(), Vec::new());
+        for (i, &(t, v, input)) in shifts.iter().enumerate() {
+            match c.add(t, v, input) {
+                Shift::Ignored => {}
+                Shift::Joined => window.push(i),
+                Shift::NewWindow => window = vec![i],
+            }
+            if c.update() {
+                entries = window.clone();
+            }
         }
-        c
+        Run {
+            value: c.value,
+            entries,
+            window,
+            window_value: c.window.value,
+        }
     }
 
     #[test]
@@ -118,7 +132,7 @@ mod tests {
         let c = cls(&[(0.0, 0.1), (999.0, 0.1), (1999.0, 0.15)]);
         assert_eq!(c.value, 0.1 + 0.1);
         assert_eq!(c.entries, vec![0, 1]);
-        assert_eq!(c.window.value, 0.15);
+        assert_eq!(c.window_value, 0.15);
         let c = cls(&[(0.0, 0.1), (1000.0, 0.05), (1500.0, 0.3)]);
         assert_eq!(c.value, 0.05 + 0.3);
         assert_eq!(c.entries, vec![1, 2]);
@@ -132,7 +146,7 @@ mod tests {
         assert_eq!(c.entries, vec![0, 1, 2, 3, 4, 5]);
         let six: f64 = std::iter::repeat_n(0.01, 6).fold(0.0, |a, b| a + b);
         assert_eq!(c.value, six);
-        assert_eq!(c.window.entries, vec![6, 7]);
+        assert_eq!(c.window, vec![6, 7]);
         // Exactly 5000 ms after the first shift starts a new window too.
         let c = cls(&[
             (0.0, 0.1),
@@ -156,12 +170,16 @@ mod tests {
 
     #[test]
     fn shifts_after_input_are_ignored() {
-        let mut c: Cls<usize> = Cls::default();
-        c.add(0.0, 0.5, true, 0);
-        c.add(10.0, 0.02, false, 1);
-        c.update();
+        let c = run(&[(0.0, 0.5, true), (10.0, 0.02, false)]);
         assert_eq!(c.value, 0.02);
         assert_eq!(c.entries, vec![1]);
+    }
+
+    #[test]
+    fn a_zero_shift_does_not_extend_an_empty_window() {
+        let c = cls(&[(0.0, 0.0), (100.0, 0.1), (200.0, 0.1)]);
+        assert_eq!(c.entries, vec![1, 2]);
+        assert_eq!(c.value, 0.2);
     }
 
     #[test]

@@ -10,23 +10,40 @@ use super::fcp::on_fcp;
 use super::lifecycle::{double_raf, first_hidden_time, on_bfcache_restore, on_hidden, set_timeout};
 use super::metric::{Metric, Options, Sink};
 use super::observe::{entries, observe};
-use crate::cls::Cls;
+use crate::cls::{Cls, Shift};
 
 struct State {
     metric: Metric,
-    cls: Cls<Entry>,
+    cls: Cls,
+    /// The current session window's entries. When the window becomes the
+    /// largest, the metric shares this very array, as in the reference.
+    window_entries: Array,
 }
 
 impl State {
+    fn new(metric: Metric) -> State {
+        State {
+            metric,
+            cls: Cls::default(),
+            window_entries: Array::new(),
+        }
+    }
+
     fn add(&mut self, entries: Vec<Entry>) {
         for e in entries {
-            self.cls
-                .add(e.start_time(), e.value(), e.had_recent_input().unwrap_or(false), e);
+            match self
+                .cls
+                .add(e.start_time(), e.value(), e.had_recent_input().unwrap_or(false))
+            {
+                Shift::Ignored => continue,
+                Shift::Joined => {}
+                Shift::NewWindow => self.window_entries = Array::new(),
+            }
+            self.window_entries.push(&e);
         }
-        self.cls.update();
-        if self.cls.value > self.metric.value {
+        if self.cls.update() {
             self.metric.value = self.cls.value;
-            self.metric.entries = self.cls.entries.iter().collect::<Array>();
+            self.metric.entries = self.window_entries.clone();
         }
     }
 }
@@ -44,10 +61,13 @@ pub fn on_cls(sink: Sink, opts: Options) {
 }
 
 fn start_cls(sink: Sink, opts: Options) {
-    let state = Rc::new(RefCell::new(State {
-        metric: Metric::new(MetricName::Cls, 0.0, None, opts, sink),
-        cls: Cls::default(),
-    }));
+    let state = Rc::new(RefCell::new(State::new(Metric::new(
+        MetricName::Cls,
+        0.0,
+        None,
+        opts,
+        sink,
+    ))));
     let s = state.clone();
     let po = observe(&["layout-shift"], None, move |entries, _| {
         let mut s = s.borrow_mut();
@@ -69,6 +89,7 @@ fn start_cls(sink: Sink, opts: Options) {
             let mut s = s.borrow_mut();
             s.metric.restart(0.0, opts);
             s.cls = Cls::default();
+            s.window_entries = Array::new();
         }
         let s = s.clone();
         double_raf(move || s.borrow_mut().metric.report(false));
