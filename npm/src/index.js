@@ -1,34 +1,114 @@
 // vitalsign: the web-vitals API, measured by a Rust/WebAssembly agent.
-// The wasm is fetched and compiled (streaming) once the page has loaded and
-// the main thread is idle, so it never competes with the page's own work;
-// calls made before then are queued. Metrics come from buffered
-// PerformanceObservers, so nothing is lost by starting late. Where
-// WebAssembly or an API is missing, every call is a silent no-op.
+//
+// The wasm is fetched and compiled (streaming) once the page has loaded, so
+// it never competes with the page's own work. Until it runs, calls are
+// queued, and plain PerformanceObservers record what happens (entry
+// batches, trusted input, hides); when the wasm starts, the queued calls
+// are replayed against that record, so the agent reports what a library
+// running from the start would have. Where WebAssembly or an API is
+// missing, every call is a silent no-op.
 import load, * as agent from './agent.js';
 
+// The observers the agent creates, by `types` joined with commas.
+const GROUPS = [['paint'], ['largest-contentful-paint'], ['layout-shift'], ['event', 'first-input']];
+
+let state; // undefined, 'loading', 'running' or 'failed'
+const queue = [];
+let early;
 let ready;
 
-const afterPageWork = () =>
+const record = () => {
+  early = { batches: {}, observers: [], input: false, hidden: false };
+  try {
+    const supported = PerformanceObserver.supportedEntryTypes;
+    for (const group of GROUPS) {
+      const types = group.filter((t) => supported.includes(t));
+      if (!types.length) continue;
+      const batches = (early.batches[group.join()] = []);
+      const po = new PerformanceObserver((list) => batches.push(list.getEntries()));
+      // 16 ms is the lowest durationThreshold; the agent filters per option.
+      for (const type of types) po.observe({ type, buffered: true, durationThreshold: 16 });
+      early.observers.push([po, batches]);
+    }
+  } catch {
+    // No PerformanceObserver: the agent will find none either.
+  }
+  const input = (e) => { if (e.isTrusted) early.input = true; };
+  const hide = () => { if (document.visibilityState === 'hidden') early.hidden = true; };
+  addEventListener('keydown', input, true);
+  addEventListener('click', input, true);
+  addEventListener('visibilitychange', hide, true);
+  early.stop = () => {
+    removeEventListener('keydown', input, true);
+    removeEventListener('click', input, true);
+    removeEventListener('visibilitychange', hide, true);
+    for (const [po, batches] of early.observers) {
+      const rest = po.takeRecords();
+      if (rest.length) batches.push(rest);
+      po.disconnect();
+    }
+  };
+};
+
+const afterLoad = () =>
   new Promise((resolve) => {
-    const idle = () => (self.requestIdleCallback ? requestIdleCallback(resolve, { timeout: 2000 }) : setTimeout(resolve, 0));
-    document.readyState === 'complete' ? idle() : addEventListener('load', idle, { once: true });
+    document.readyState === 'complete' ? setTimeout(resolve, 0) : addEventListener('load', () => setTimeout(resolve, 0), { once: true });
   });
+
+const start = () => {
+  state = 'loading';
+  try {
+    record();
+  } catch {}
+  ready = afterLoad()
+    .then(() => load())
+    .then(
+      () => {
+        // All in one task: no entry can slip between the recorders stopping
+        // and the agent's observers starting.
+        early.stop();
+        try {
+          agent.beginReplay(early);
+          for (const f of queue.splice(0)) f();
+        } finally {
+          agent.endReplay();
+          early = undefined;
+          state = 'running';
+        }
+        return true;
+      },
+      () => {
+        early?.stop();
+        early = undefined;
+        queue.length = 0;
+        state = 'failed';
+        return false;
+      },
+    );
+};
+
+const run = (f) => {
+  try {
+    f();
+  } catch {
+    // The agent never throws into the page.
+  }
+};
+
+const whenLoaded = (f) => {
+  if (state === 'running') return run(f);
+  if (state === 'failed') return;
+  if (!state) start();
+  queue.push(() => run(f));
+};
 
 /**
  * Resolves to true once the agent is running (every call made before it is
  * in effect), or false where it cannot run (no WebAssembly, blocked fetch).
  */
-export const loaded = () => (ready ||= afterPageWork().then(() => load()).then(() => true, () => false));
-
-const whenLoaded = (f) => {
-  loaded().then((ok) => {
-    if (!ok) return;
-    try {
-      f();
-    } catch {
-      // The agent never throws into the page.
-    }
-  });
+export const loaded = () => {
+  if (!state) start();
+  return ready;
 };
 
 const on = (name) => (callback, opts = {}) => whenLoaded(() => agent[name](callback, opts));

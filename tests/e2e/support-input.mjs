@@ -12,7 +12,8 @@ export async function open(browser, site, path, { initScript, ready = true } = {
 
 /**
  * Like `open`, but the agent's wasm arrives `delay` ms late (a slow
- * network), so web-vitals runs that long before our agent does. Resolves
+ * network), so web-vitals runs at least that long before our agent does
+ * (the agent also defers its own start until after load + idle). Resolves
  * once web-vitals has registered (not waiting for our agent).
  */
 export async function openSlowAgent(browser, site, path, delay) {
@@ -41,11 +42,19 @@ export async function pause(page, ms) {
 }
 
 export const hide = (page) => stubVisibility(page, 'hidden');
-export const show = (page) => stubVisibility(page, 'visible');
+/**
+ * Undoes `hide`. The stub's `<html hidden>` took the whole document out of
+ * layout: wait until it has been laid out and painted again, or a change in
+ * the same frame would not be a layout shift (there is no old position).
+ */
+export async function show(page) {
+  await stubVisibility(page, 'visible');
+  await frames(page);
+}
 
 /** Reports of metric `name` by each library (`set` 2 is the `twice=1` set). */
 export async function metricReports(page, name, { set = 1 } = {}) {
-  const all = set === 2 ? await page.evaluate(() => window.__reports2) : await reports(page);
+  const all = set === 1 ? await reports(page) : await page.evaluate((set) => window[`__reports${set}`], set);
   return { wv: all.wv.filter((m) => m.name === name), vs: all.vs.filter((m) => m.name === name) };
 }
 

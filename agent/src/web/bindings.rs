@@ -19,6 +19,8 @@ extern "C" {
     pub fn duration(this: &Entry) -> f64;
     #[wasm_bindgen(method, getter)]
     pub fn name(this: &Entry) -> String;
+    #[wasm_bindgen(method, getter, js_name = entryType)]
+    pub fn entry_type(this: &Entry) -> String;
     /// `LayoutShift.value`.
     #[wasm_bindgen(method, getter)]
     pub fn value(this: &Entry) -> f64;

@@ -57,6 +57,12 @@ pub fn on_lcp(sink: Sink, opts: Options) {
             bindings::add_event_listener(t, &listener, true);
         }
         state.borrow_mut().finalize_listener = Some(listener);
+        if super::early::had_input() {
+            // The user interacted before the agent ran: LCP is final.
+            let id = state.borrow().metric.id.clone();
+            let s = state.clone();
+            when_idle_or_hidden(move || finalize(&s, &id));
+        }
 
         on_bfcache_restore(move |event| {
             {

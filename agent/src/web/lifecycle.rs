@@ -107,11 +107,7 @@ fn start_visibility_watcher() {
         }
         let is_visibilitychange = event.event_type() == "visibilitychange";
         if is_visibilitychange {
-            // Clone the hooks: they may register more hooks.
-            let hooks: Vec<Hook> = VISIBILITY.with(|v| v.borrow().on_hidden.clone());
-            for hook in hooks {
-                hook();
-            }
+            fire_hidden();
         }
         VISIBILITY.with(|v| {
             let mut v = v.borrow_mut();
@@ -127,6 +123,15 @@ fn start_visibility_watcher() {
     on_bfcache_restore(|_| {
         set_timeout(|| VISIBILITY.with(|v| v.borrow_mut().first_hidden_time = initial_hidden_time()));
     });
+}
+
+/// Runs the hooks registered with `on_hidden`.
+pub fn fire_hidden() {
+    // Clone the hooks: they may register more hooks.
+    let hooks: Vec<Hook> = VISIBILITY.with(|v| v.borrow().on_hidden.clone());
+    for hook in hooks {
+        hook();
+    }
 }
 
 /// Runs `f` on every change to hidden (after the watcher started).

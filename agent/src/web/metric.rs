@@ -3,6 +3,7 @@
 
 use alloc::rc::Rc;
 use alloc::string::String;
+use core::cell::OnceCell;
 
 use beacon::{MetricName, MetricReport, NavigationType};
 use js_sys::{Array, Function, Object};
@@ -39,6 +40,10 @@ pub struct Metric {
     pub id: String,
     pub navigation_type: NavigationType,
     pub entries: Array,
+    /// The object handed to the page's callback: one per instance, updated
+    /// in place on each report, as the reference does (pages keep metrics
+    /// in a `Set` and rely on that).
+    js: OnceCell<Object>,
     reporter: Reporter,
     sink: Sink,
 }
@@ -51,6 +56,7 @@ impl Metric {
             id: crate::id::metric_id(js_sys::Date::now(), js_sys::Math::random()),
             navigation_type: nav.unwrap_or_else(current_navigation_type),
             entries: Array::new(),
+            js: OnceCell::new(),
             reporter: Reporter::new(name, opts.report_all_changes),
             sink,
         }
@@ -102,16 +108,23 @@ pub fn current_navigation_type() -> NavigationType {
 /// A sink calling a page's callback with the reference's Metric object.
 pub fn js_sink(callback: Function) -> Sink {
     Rc::new(move |m: &Metric, r: Report| {
-        let o = Object::new();
-        bindings::set(&o, "name", &JsValue::from_str(m.name.as_str()));
-        bindings::set(&o, "value", &JsValue::from_f64(m.value));
-        bindings::set(&o, "rating", &JsValue::from_str(r.rating.as_str()));
-        bindings::set(&o, "delta", &JsValue::from_f64(r.delta));
-        bindings::set(&o, "id", &JsValue::from_str(&m.id));
-        bindings::set(&o, "entries", &m.entries);
-        bindings::set(&o, "navigationType", &JsValue::from_str(m.navigation_type.as_str()));
+        let o = m.js.get_or_init(|| {
+            // Keys in the reference's order, for pages that serialize it.
+            let o = Object::new();
+            bindings::set(&o, "name", &JsValue::from_str(m.name.as_str()));
+            for key in ["value", "rating", "delta", "entries"] {
+                bindings::set(&o, key, &JsValue::UNDEFINED);
+            }
+            bindings::set(&o, "id", &JsValue::from_str(&m.id));
+            bindings::set(&o, "navigationType", &JsValue::from_str(m.navigation_type.as_str()));
+            o
+        });
+        bindings::set(o, "value", &JsValue::from_f64(m.value));
+        bindings::set(o, "rating", &JsValue::from_str(r.rating.as_str()));
+        bindings::set(o, "delta", &JsValue::from_f64(r.delta));
+        bindings::set(o, "entries", &m.entries);
         // The page's own exception is the page's business, but it must not
         // unwind through the agent.
-        let _ = callback.call1(&JsValue::UNDEFINED, &o);
+        let _ = callback.call1(&JsValue::UNDEFINED, o);
     })
 }

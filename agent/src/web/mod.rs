@@ -4,6 +4,7 @@
 
 mod bindings;
 mod cls;
+mod early;
 mod fcp;
 mod global;
 mod inp;
@@ -50,6 +51,22 @@ pub fn on_ttfb(callback: Function, opts: JsValue) {
 #[wasm_bindgen]
 pub fn start(opts: JsValue) {
     transport::start(&opts);
+}
+
+/// Called by the loader around replaying the calls made before the wasm
+/// ran: `capture` holds what it recorded meanwhile (see `early`).
+#[wasm_bindgen(js_name = beginReplay)]
+pub fn begin_replay(capture: JsValue) {
+    early::begin(capture);
+}
+
+#[wasm_bindgen(js_name = endReplay)]
+pub fn end_replay() {
+    if early::end() {
+        // The page was hidden before the agent ran: report as the reference
+        // did then (CLS, INP, LCP final; beacons flushed).
+        lifecycle::fire_hidden();
+    }
 }
 
 #[wasm_bindgen(js_name = grantConsent)]
