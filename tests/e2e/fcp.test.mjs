@@ -7,7 +7,8 @@ import {
 } from './harness.mjs';
 import {
   initScripts, noPerformanceObserver, noSupportedEntryTypes, noWebAssembly, settle, waitForBoth, waitForReference,
-  assertParity, assertDistinctIds, timings, waitForPaint, rawChromium, prerenderAndActivate, cdpEval,
+  assertParity, assertDistinctIds, timings, waitForPaint, rawChromium, prerenderAndActivate, cdpEval, cdpWait, cdpSettle,
+  cdpErrors, cdpGoto, cdpClick, cdpReports, cdpHideAndShow,
 } from './support-paint.mjs';
 
 let browser, site;
@@ -50,7 +51,9 @@ async function reportedOnce(page, navigationType) {
 test('FCP: reported once after the first paint', async () => {
   const { page, errors } = await open('parity.html?metrics=FCP,TTFB');
   await reportedOnce(page, 'navigate');
-  const r = await waitForBoth(page, 'TTFB');
+  await waitForBoth(page, 'TTFB');
+  const r = await reports(page);
+  assertParity(assert, r, 'TTFB');
   assertDistinctIds(assert, r.vs);
   assert.deepEqual(errors, []);
 });
@@ -97,6 +100,77 @@ test('FCP: hidden before the first paint -> neither library reports', async () =
   assertParity(assert, r, 'FCP');
   assert.equal(r.wv.filter((m) => m.name === 'FCP').length, 0, 'web-vitals reports no FCP');
   assert.deepEqual(errors, []);
+});
+
+// Real hides: a tab switch in a raw-CDP Chromium (see rawChromium), with
+// trusted visibilitychange events and `visibility-state` entries.
+
+test('FCP: really hidden (tab switch) before the first paint -> neither library reports', async () => {
+  const cdp = await rawChromium();
+  try {
+    const s = cdp.page.sessionId;
+    const errors = await cdpErrors(cdp, s);
+    await cdpGoto(cdp, s, `${site.url}/pages/fcp-blank.html?metrics=FCP,TTFB`);
+    await cdpWait(cdp, s, 'window.__isReady && window.__reports.wv.length > 0 && window.__reports.vs.length > 0', 'TTFB from both (the sentinel)');
+    await cdpHideAndShow(cdp, cdp.page);
+    await cdpEval(cdp, s, 'window.paintText()');
+    await cdpWait(cdp, s, 'performance.getEntriesByName("first-contentful-paint").length > 0', 'the first contentful paint');
+    await cdpSettle(cdp, s);
+    const r = await cdpReports(cdp, s);
+    assertParity(assert, r, 'TTFB');
+    assertParity(assert, r, 'FCP');
+    assert.equal(r.wv.filter((m) => m.name === 'FCP').length, 0, 'web-vitals reports no FCP');
+    assert.deepEqual(errors, []);
+  } finally {
+    await cdp.close();
+  }
+});
+
+test('FCP: really hidden before the first paint, library loaded after (visibility-state entries) -> neither reports', async () => {
+  const cdp = await rawChromium();
+  try {
+    const s = cdp.page.sessionId;
+    const errors = await cdpErrors(cdp, s);
+    await cdpGoto(cdp, s, `${site.url}/pages/fcp-blank.html?metrics=FCP,TTFB&deferred=1`);
+    await cdpHideAndShow(cdp, cdp.page);
+    await cdpEval(cdp, s, 'window.paintText()');
+    await cdpWait(cdp, s, 'performance.getEntriesByName("first-contentful-paint").length > 0', 'the first contentful paint');
+    assert.ok(await cdpEval(cdp, s, 'performance.getEntriesByType("visibility-state").some((e) => e.name === "hidden")'), 'the hide is in the timeline');
+    await cdpEval(cdp, s, 'window.loadLibraries()');
+    await cdpWait(cdp, s, 'window.__isReady && window.__reports.wv.length > 0 && window.__reports.vs.length > 0', 'TTFB from both (the sentinel)');
+    await cdpSettle(cdp, s);
+    const r = await cdpReports(cdp, s);
+    assertParity(assert, r, 'TTFB');
+    assertParity(assert, r, 'FCP');
+    assert.equal(r.wv.filter((m) => m.name === 'FCP').length, 0, 'web-vitals reports no FCP');
+    assert.deepEqual(errors, []);
+  } finally {
+    await cdp.close();
+  }
+});
+
+test('FCP: loaded in a background tab (really hidden at load), then shown -> no FCP or LCP; TTFB as usual', async () => {
+  const cdp = await rawChromium();
+  try {
+    const tab = await cdp.openTab({ background: true });
+    const s = tab.sessionId;
+    const errors = await cdpErrors(cdp, s);
+    await cdpGoto(cdp, s, `${site.url}/pages/parity.html?metrics=FCP,LCP,TTFB`);
+    await cdpWait(cdp, s, 'window.__isReady && window.__reports.wv.length > 0 && window.__reports.vs.length > 0', 'TTFB from both (the sentinel)');
+    assert.equal(await cdpEval(cdp, s, 'document.visibilityState'), 'hidden');
+    await cdp.send('Target.activateTarget', { targetId: tab.targetId });
+    await cdpWait(cdp, s, 'document.visibilityState === "visible"');
+    await cdpWait(cdp, s, 'performance.getEntriesByName("first-contentful-paint").length > 0', 'the first contentful paint once shown');
+    await cdpSettle(cdp, s);
+    await cdpClick(cdp, s, 20, 20); // would finalise LCP
+    await cdpSettle(cdp, s, 300);
+    const r = await cdpReports(cdp, s);
+    for (const name of ['FCP', 'LCP', 'TTFB']) assertParity(assert, r, name);
+    assert.deepEqual(r.wv.map((m) => m.name), ['TTFB'], 'web-vitals reports only TTFB');
+    assert.deepEqual(errors, []);
+  } finally {
+    await cdp.close();
+  }
 });
 
 test('FCP: a late first paint while visible is reported (control for the hidden case)', async () => {
@@ -183,7 +257,7 @@ test('FCP: prerendered page (speculation rules, trusted click) -> prerender, fro
       const r = await cdpEval(cdp, session, 'window.__reports');
       return r.wv.length && r.vs.length && r;
     }, { what: 'FCP from both libraries after activation' });
-    await cdpEval(cdp, session, 'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 150))))');
+    await cdpSettle(cdp, session);
     const { vs } = assertParity(assert, await cdpEval(cdp, session, 'window.__reports'), 'FCP');
     assert.ok(r.wv.length);
     assert.equal(vs.length, 1);

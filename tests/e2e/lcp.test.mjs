@@ -8,7 +8,7 @@ import {
 import {
   initScripts, lcpProbe, beaconReports, beaconedReports, noPerformanceObserver, noSupportedEntryTypes, noWebAssembly, settle,
   waitForBoth, waitForReference, assertParity, assertDistinctIds, waitForCandidates, waitForPaint, rawChromium,
-  prerenderAndActivate, cdpEval, cdpClick,
+  prerenderAndActivate, cdpEval, cdpClick, cdpWait, cdpSettle, cdpErrors, cdpGoto, cdpInit, cdpReports, cdpHideAndShow,
 } from './support-paint.mjs';
 
 let browser, site;
@@ -146,6 +146,72 @@ test('LCP: reported on a real hide (the page unloads: trusted visibilitychange)'
   assert.deepEqual(errors, []);
 });
 
+// Real hides: a tab switch in a raw-CDP Chromium (see rawChromium), with
+// trusted visibilitychange events and `visibility-state` entries.
+
+test('LCP: reported on a real tab switch (trusted visibilitychange), nothing more once back', async () => {
+  const cdp = await rawChromium();
+  try {
+    const s = cdp.page.sessionId;
+    const errors = await cdpErrors(cdp, s);
+    await cdpInit(cdp, s, lcpProbe);
+    await cdpGoto(cdp, s, `${site.url}/pages/lcp-images.html?metrics=LCP`);
+    await cdpWait(cdp, s, 'window.__isReady && window.__lcpProbe.length >= 3', 'three LCP candidates');
+    await cdpSettle(cdp, s);
+    assert.deepEqual(await cdpReports(cdp, s), { wv: [], vs: [] }, 'nothing before the hide');
+    const candidates = await cdpEval(cdp, s, 'window.__lcpProbe');
+    const back = await cdp.switchAway(cdp.page);
+    await cdpWait(cdp, s, 'document.visibilityState === "hidden"');
+    await cdpWait(cdp, s, 'window.__reports.wv.length > 0 && window.__reports.vs.length > 0', 'LCP from both while hidden');
+    await back();
+    await cdpWait(cdp, s, 'document.visibilityState === "visible"');
+    await cdpClick(cdp, s, 20, 20);
+    await cdpSettle(cdp, s, 300);
+    const { vs } = assertParity(assert, await cdpReports(cdp, s), 'LCP');
+    assert.equal(vs.length, 1);
+    assert.equal(vs[0].value, candidates[2].startTime);
+    assert.deepEqual(errors, []);
+  } finally {
+    await cdp.close();
+  }
+});
+
+for (const rac of [false, true]) {
+  test(`LCP: really hidden before the image renders, library loaded after (visibility-state entries)${rac ? ' (reportAllChanges)' : ''}`, async () => {
+    const cdp = await rawChromium();
+    try {
+      const s = cdp.page.sessionId;
+      const errors = await cdpErrors(cdp, s);
+      await cdpInit(cdp, s, lcpProbe);
+      await cdpGoto(cdp, s, `${site.url}/pages/lcp-late-image.html?metrics=LCP,FCP&deferred=1${rac ? '&reportAllChanges=1' : ''}`);
+      await cdpWait(cdp, s, 'window.__lcpProbe.length >= 1', 'the text candidate');
+      await cdpHideAndShow(cdp, cdp.page);
+      await cdpEval(cdp, s, 'window.addImage()');
+      await cdpWait(cdp, s, 'window.__lcpProbe.length >= 2', 'the image candidate');
+      const [text] = await cdpEval(cdp, s, 'window.__lcpProbe');
+      await cdpEval(cdp, s, 'window.loadLibraries()');
+      await cdpWait(cdp, s, 'window.__isReady && window.__reports.wv.length > 0 && window.__reports.vs.length > 0', 'FCP from both (the sentinel)');
+      await cdpSettle(cdp, s);
+      await cdpClick(cdp, s, 20, 20);
+      await cdpSettle(cdp, s, 300);
+      const r = await cdpReports(cdp, s);
+      assertParity(assert, r, 'FCP');
+      const { wv } = assertParity(assert, r, 'LCP');
+      if (rac) {
+        // Each buffered entry counts: the text (before the hide), not the image.
+        assert.deepEqual(wv.map((m) => m.value), [text.startTime]);
+      } else {
+        // Only the last entry of the buffered batch counts, and the image
+        // rendered after the hide: web-vitals reports no LCP at all.
+        assert.deepEqual(wv, []);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await cdp.close();
+    }
+  });
+}
+
 test('LCP: library loaded late (after load) reports the final value', async () => {
   const { page, errors } = await open('lcp-images.html?metrics=LCP&lazy=load');
   const candidates = await waitForCandidates(page, 3);
@@ -155,7 +221,7 @@ test('LCP: library loaded late (after load) reports the final value', async () =
   assert.deepEqual(errors, []);
 });
 
-test('LCP: library loaded late with reportAllChanges reports every buffered candidate', async () => {
+test('LCP: library loaded late with reportAllChanges reports every candidate', async () => {
   const { page, errors } = await open('lcp-images.html?metrics=LCP&lazy=load&reportAllChanges=1');
   const candidates = await waitForCandidates(page, 3);
   await waitForBoth(page, 'LCP', 1);
@@ -283,13 +349,13 @@ test('LCP: prerendered page (speculation rules, trusted click) -> prerender, fro
       const r = await cdpEval(cdp, session, 'window.__reports');
       return r.wv.some((m) => m.name === 'TTFB') && r.vs.some((m) => m.name === 'TTFB');
     }, { what: 'TTFB after activation' });
-    await cdpEval(cdp, session, 'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 150))))');
+    await cdpSettle(cdp, session);
     await cdpClick(cdp, session, 20, 20);
     await waitFor(async () => {
       const r = await cdpEval(cdp, session, 'window.__reports');
       return lcps(r.wv).length && lcps(r.vs).length;
     }, { what: 'LCP from both libraries' });
-    await cdpEval(cdp, session, 'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 300))))');
+    await cdpSettle(cdp, session, 300);
     const { vs } = assertParity(assert, await cdpEval(cdp, session, 'window.__reports'), 'LCP');
     assert.equal(vs.length, 1);
     assert.equal(vs[0].navigationType, 'prerender');

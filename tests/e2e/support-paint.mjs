@@ -85,11 +85,15 @@ export const invalidResponseStart = (mode) => `(() => {
   };
 })();`;
 
-/** Waits two frames and then `ms` more, so observer callbacks and tasks the
- * page queued have run. Used only after positive evidence (a sentinel metric,
- * the browser's own entry) that what would be reported has happened. */
+/** Waits two frames, an idle period (after the idle callbacks the libraries
+ * queued, e.g. to finalise LCP) and then `ms` more, so observer callbacks and
+ * tasks the page queued have run. Used only after positive evidence (a
+ * sentinel metric, the browser's own entry) that what would be reported has
+ * happened. */
+const settleSource = (ms) => `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() =>
+  requestIdleCallback(() => setTimeout(r, ${Number(ms)}), { timeout: 2000 }))))`;
 export async function settle(page, ms = 150) {
-  await page.evaluate((ms) => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, ms)))), ms);
+  await page.evaluate(settleSource(ms));
 }
 
 const pick = (list, name) => list.filter((m) => m.name === name);
@@ -292,7 +296,7 @@ export async function cdpWait(cdp, sessionId, expression, what = expression) {
 
 /** The CDP counterpart of `settle`. */
 export async function cdpSettle(cdp, sessionId, ms = 150) {
-  await cdpEval(cdp, sessionId, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, ${ms}))))`);
+  await cdpEval(cdp, sessionId, settleSource(ms));
 }
 
 /** Records the page's uncaught exceptions and console errors (as the
@@ -311,6 +315,17 @@ export async function cdpErrors(cdp, sessionId) {
 /** Runs `source` (a function or source) in the page before its scripts, from the next navigation on. */
 export async function cdpInit(cdp, sessionId, ...fns) {
   await cdp.send('Page.addScriptToEvaluateOnNewDocument', { source: initScripts(...fns) }, sessionId);
+}
+
+/** `window.__reports` of a CDP page. */
+export const cdpReports = (cdp, sessionId, key = '__reports') => cdpEval(cdp, sessionId, `window.${key}`);
+
+/** Switches to another tab and back (a real hide and show of `page`). */
+export async function cdpHideAndShow(cdp, page) {
+  const back = await cdp.switchAway(page);
+  await cdpWait(cdp, page.sessionId, 'document.visibilityState === "hidden"', 'the page to be hidden');
+  await back();
+  await cdpWait(cdp, page.sessionId, 'document.visibilityState === "visible"', 'the page to be visible again');
 }
 
 /** Navigates a CDP page and waits for its load event. */
