@@ -27,6 +27,13 @@ run(join(here, 'node_modules/.bin/wasm-opt'), [
   bg, '-o', bg,
 ]);
 for (const f of readdirSync(join(here, 'src'))) copyFileSync(join(here, 'src', f), join(out, f));
+// Minify what pages download (the wasm-bindgen glue, the loader, the
+// script-tag starter); the wasm itself went through wasm-opt.
+const terser = join(here, 'node_modules/.bin/terser');
+for (const [f, module] of [['agent.js', true], ['index.js', true], ['vitalsign.js', false]]) {
+  const file = join(out, f);
+  run(terser, [file, ...(module ? ['--module'] : []), '--compress', 'passes=2', '--mangle', '-o', file]);
+}
 rmSync(dist, { recursive: true, force: true });
 renameSync(out, dist);
 console.log('npm/dist:', readdirSync(dist).join(' '));
