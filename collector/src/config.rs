@@ -1,5 +1,7 @@
-//! Settings: defaults, overridden by a TOML file, overridden by flags.
+//! Settings: defaults, overridden by a TOML file, overridden by environment
+//! variables, overridden by flags. `docs/collector.md` documents each.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -9,38 +11,146 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_WWW_DIR: &str = "www";
 pub const DEFAULT_AGENT_DIR: &str = "npm/dist";
+pub const DEFAULT_RETENTION_DAYS: u32 = 35;
+pub const DEFAULT_MAX_PAGES_PER_SITE: u32 = 10_000;
+pub const DEFAULT_MAX_SITES: u32 = 1_000;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_METRICS: usize = crate::validate::MAX_METRICS;
+pub const DEFAULT_RATE_PER_IP: u32 = 100;
+pub const DEFAULT_BURST_PER_IP: u32 = 1_000;
+pub const DEFAULT_RATE_PER_SITE: u32 = 0;
+pub const DEFAULT_QUEUE_LEN: usize = 4_096;
+
+/// User-Agent substrings (case-insensitive) of crawlers and lab tools whose
+/// beacons are dropped: their timings are not real users'.
+pub const DEFAULT_BOT_USER_AGENTS: &[&str] = &[
+    "bot",
+    "crawler",
+    "spider",
+    "slurp",
+    "facebookexternalhit",
+    "mediapartners-google",
+    "adsbot-google",
+    "apis-google",
+    "google-inspectiontool",
+    "chrome-lighthouse",
+    "ptst",
+    "gtmetrix",
+    "pingdom",
+];
 
 /// The vitalsign collector: receives Core Web Vitals beacons from the
 /// agent, stores them in SQLite and serves summaries.
 ///
-/// Settings come from the defaults, then the --config file, then flags.
-/// Relative paths are relative to the working directory.
+/// Every setting comes from the first of: this flag, its environment
+/// variable, the --config file, the default.
 #[derive(Clone, Debug, Default, Parser)]
 #[command(name = "vitalsign-collector", version)]
 pub struct Cli {
     /// Address and port to listen on; port 0 picks a free port
     /// [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, env = "VITALSIGN_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
 
     /// Directory for the database (vitalsign.db); created if missing
     /// [default: ./data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "VITALSIGN_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// TOML file with any of the keys listen, data_dir, www_dir, agent_dir
-    #[arg(long, value_name = "FILE")]
+    /// TOML file with settings (see docs/collector.md)
+    #[arg(long, env = "VITALSIGN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Static site served at / (index.html as index); not served if missing
     /// [default: www]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "VITALSIGN_WWW_DIR", value_name = "DIR")]
     pub www_dir: Option<PathBuf>,
 
     /// Built agent served at /agent/; not served if missing
     /// [default: npm/dist]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "VITALSIGN_AGENT_DIR", value_name = "DIR")]
     pub agent_dir: Option<PathBuf>,
+
+    /// HTTP worker threads [default: number of CPUs]
+    #[arg(long, env = "VITALSIGN_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Days of reports kept, today included [default: 35]
+    #[arg(long, env = "VITALSIGN_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+
+    /// Distinct page keys per site; reports of further pages count under
+    /// "(other)" [default: 10000]
+    #[arg(long, env = "VITALSIGN_MAX_PAGES_PER_SITE", value_name = "N")]
+    pub max_pages_per_site: Option<u32>,
+
+    /// Distinct sites accepted when no [[sites]] are configured; 0: no
+    /// limit [default: 1000]
+    #[arg(long, env = "VITALSIGN_MAX_SITES", value_name = "N")]
+    pub max_sites: Option<u32>,
+
+    /// Largest beacon body, after gzip inflation [default: 65536]
+    #[arg(long, env = "VITALSIGN_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Most metric reports in one beacon, at most 256 [default: 256]
+    #[arg(long, env = "VITALSIGN_MAX_METRICS", value_name = "N")]
+    pub max_metrics: Option<usize>,
+
+    /// Beacons per second per client IP (IPv6: per /64); 0: no limit
+    /// [default: 100]
+    #[arg(long, env = "VITALSIGN_RATE_PER_IP", value_name = "N")]
+    pub rate_per_ip: Option<u32>,
+
+    /// Beacons a client IP may send at once above its rate [default: 1000]
+    #[arg(long, env = "VITALSIGN_BURST_PER_IP", value_name = "N")]
+    pub burst_per_ip: Option<u32>,
+
+    /// Beacons per second per site; 0: no limit [default: 0]
+    #[arg(long, env = "VITALSIGN_RATE_PER_SITE", value_name = "N")]
+    pub rate_per_site: Option<u32>,
+
+    /// Beacons a site may send at once above its rate [default: the rate]
+    #[arg(long, env = "VITALSIGN_BURST_PER_SITE", value_name = "N")]
+    pub burst_per_site: Option<u32>,
+
+    /// Beacons that may wait for the database writer; past that beacons
+    /// get 503 [default: 4096]
+    #[arg(long, env = "VITALSIGN_QUEUE_LEN", value_name = "N")]
+    pub queue_len: Option<usize>,
+
+    /// API key required by the read APIs (all sites); repeat the flag or
+    /// separate keys with commas in the variable
+    #[arg(
+        long = "api-key",
+        env = "VITALSIGN_API_KEYS",
+        value_name = "KEY",
+        value_delimiter = ','
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Take the client IP from X-Forwarded-For / Forwarded (only behind a
+    /// proxy that sets them) [default: false]
+    #[arg(long, env = "VITALSIGN_TRUST_FORWARDED_FOR", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    pub trust_forwarded_for: Option<bool>,
+
+    /// fsync every commit, to survive power loss too [default: false]
+    #[arg(long, env = "VITALSIGN_FSYNC", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    pub fsync: Option<bool>,
+
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "VITALSIGN_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// The `--config` file. Unknown keys are errors, so a typo is not ignored.
@@ -51,20 +161,91 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub www_dir: Option<PathBuf>,
     pub agent_dir: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub retention_days: Option<u32>,
+    pub max_pages_per_site: Option<u32>,
+    pub max_sites: Option<u32>,
+    pub queue_len: Option<usize>,
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    pub trust_forwarded_for: Option<bool>,
+    pub fsync: Option<bool>,
+    pub log_format: Option<LogFormat>,
+    /// Replaces [`DEFAULT_BOT_USER_AGENTS`].
+    pub bot_user_agents: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: FileLimits,
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
+}
+
+/// `[limits]` of the config file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub max_body_bytes: Option<usize>,
+    pub max_metrics: Option<usize>,
+    pub rate_per_ip: Option<u32>,
+    pub burst_per_ip: Option<u32>,
+    pub rate_per_site: Option<u32>,
+    pub burst_per_site: Option<u32>,
+}
+
+/// One `[[sites]]` entry. When any is configured, only these sites are
+/// accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site as beacons name it: the host of the page URLs, with the
+    /// port when they name one (`shop.example`, `localhost:3000`).
+    pub host: String,
+    /// Browser origins allowed to send this site's beacons. Default:
+    /// `https://HOST` and `http://HOST`.
+    pub origins: Option<Vec<String>>,
+    /// API keys that may read this site's data only.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {source}")]
     Parse {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Limits on beacons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_metrics: usize,
+    /// Beacons per second; 0: no limit.
+    pub rate_per_ip: u32,
+    pub burst_per_ip: u32,
+    pub rate_per_site: u32,
+    pub burst_per_site: u32,
+}
+
+/// A configured site, checked and normalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub host: String,
+    /// Serialised origins (`https://shop.example`).
+    pub origins: HashSet<String>,
+    pub api_keys: Vec<String>,
 }
 
 /// The settings the collector runs with.
@@ -75,16 +256,26 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub www_dir: PathBuf,
     pub agent_dir: PathBuf,
+    pub workers: usize,
+    pub retention_days: u32,
+    pub max_pages_per_site: u32,
+    pub max_sites: u32,
+    pub queue_len: usize,
+    pub limits: Limits,
+    /// Keys that may read every site.
+    pub api_keys: Vec<String>,
+    /// Empty: every site is accepted.
+    pub sites: Vec<Site>,
+    pub trust_forwarded_for: bool,
+    pub fsync: bool,
+    pub log_format: LogFormat,
+    /// Lower-case substrings.
+    pub bot_user_agents: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config {
-            listen: DEFAULT_LISTEN.into(),
-            data_dir: DEFAULT_DATA_DIR.into(),
-            www_dir: DEFAULT_WWW_DIR.into(),
-            agent_dir: DEFAULT_AGENT_DIR.into(),
-        }
+        Config::merge(&FileConfig::default(), &Cli::default()).expect("defaults are valid")
     }
 }
 
@@ -105,46 +296,193 @@ impl FileConfig {
     }
 }
 
+/// `https://Shop.Example:443/x` -> `https://shop.example`.
+fn normalise_origin(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin).ok()?;
+    let o = url.origin();
+    o.is_tuple().then(|| o.ascii_serialization())
+}
+
 impl Config {
-    /// Defaults, then the file named by `--config` (if any), then flags.
+    /// Defaults, then the file named by `--config` (if any), then the
+    /// environment and flags (which clap has already merged into `cli`).
     pub fn from_cli(cli: &Cli) -> Result<Config, ConfigError> {
         let file = match &cli.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        Ok(Config::merge(&file, cli))
+        Config::merge(&file, cli)
     }
 
-    /// Each setting from the first layer that has it: flags, file, default.
-    pub fn merge(file: &FileConfig, cli: &Cli) -> Config {
-        let d = Config::default();
-        Config {
+    /// Each setting from the first layer that has it: flags (or their
+    /// environment variables), file, default. Checks the result.
+    pub fn merge(file: &FileConfig, cli: &Cli) -> Result<Config, ConfigError> {
+        let l = &file.limits;
+        let rate_per_site = cli.rate_per_site.or(l.rate_per_site).unwrap_or(DEFAULT_RATE_PER_SITE);
+        let workers = cli
+            .workers
+            .or(file.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let limits = Limits {
+            max_body_bytes: cli
+                .max_body_bytes
+                .or(l.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_metrics: cli.max_metrics.or(l.max_metrics).unwrap_or(DEFAULT_MAX_METRICS),
+            rate_per_ip: cli.rate_per_ip.or(l.rate_per_ip).unwrap_or(DEFAULT_RATE_PER_IP),
+            burst_per_ip: cli.burst_per_ip.or(l.burst_per_ip).unwrap_or(DEFAULT_BURST_PER_IP),
+            rate_per_site,
+            burst_per_site: cli.burst_per_site.or(l.burst_per_site).unwrap_or(rate_per_site),
+        };
+        let mut api_keys = if cli.api_keys.is_empty() {
+            file.api_keys.clone()
+        } else {
+            cli.api_keys.clone()
+        };
+        api_keys.retain(|k| !k.trim().is_empty());
+        let mut sites: Vec<Site> = Vec::new();
+        for (i, s) in file.sites.iter().enumerate() {
+            let key = |k: &str| format!("sites[{i}].{k}");
+            let host = s.host.trim().to_ascii_lowercase();
+            let parsed = url::Url::parse(&format!("http://{host}/"))
+                .ok()
+                .and_then(|u| crate::validate::site_of(&u))
+                .filter(|h| *h == host);
+            if host.is_empty() || parsed.is_none() {
+                return Err(invalid(
+                    key("host"),
+                    format!("{:?} is not a host[:port] (no scheme, no path)", s.host),
+                ));
+            }
+            if sites.iter().any(|o| o.host == host) {
+                return Err(invalid(key("host"), format!("{host} is configured twice")));
+            }
+            let origins = match &s.origins {
+                Some(list) => list
+                    .iter()
+                    .map(|o| {
+                        normalise_origin(o).ok_or_else(|| {
+                            invalid(
+                                key("origins"),
+                                format!("{o:?} is not an origin like https://shop.example"),
+                            )
+                        })
+                    })
+                    .collect::<Result<HashSet<_>, _>>()?,
+                None => [format!("https://{host}"), format!("http://{host}")]
+                    .iter()
+                    .filter_map(|o| normalise_origin(o))
+                    .collect(),
+            };
+            let mut keys = s.api_keys.clone();
+            keys.retain(|k| !k.trim().is_empty());
+            sites.push(Site {
+                host,
+                origins,
+                api_keys: keys,
+            });
+        }
+        let config = Config {
             listen: cli
                 .listen
                 .clone()
                 .or_else(|| file.listen.clone())
-                .unwrap_or(d.listen),
+                .unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir: cli
                 .data_dir
                 .clone()
                 .or_else(|| file.data_dir.clone())
-                .unwrap_or(d.data_dir),
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             www_dir: cli
                 .www_dir
                 .clone()
                 .or_else(|| file.www_dir.clone())
-                .unwrap_or(d.www_dir),
+                .unwrap_or_else(|| DEFAULT_WWW_DIR.into()),
             agent_dir: cli
                 .agent_dir
                 .clone()
                 .or_else(|| file.agent_dir.clone())
-                .unwrap_or(d.agent_dir),
+                .unwrap_or_else(|| DEFAULT_AGENT_DIR.into()),
+            workers,
+            retention_days: cli
+                .retention_days
+                .or(file.retention_days)
+                .unwrap_or(DEFAULT_RETENTION_DAYS),
+            max_pages_per_site: cli
+                .max_pages_per_site
+                .or(file.max_pages_per_site)
+                .unwrap_or(DEFAULT_MAX_PAGES_PER_SITE),
+            max_sites: cli.max_sites.or(file.max_sites).unwrap_or(DEFAULT_MAX_SITES),
+            queue_len: cli.queue_len.or(file.queue_len).unwrap_or(DEFAULT_QUEUE_LEN),
+            limits,
+            api_keys,
+            sites,
+            trust_forwarded_for: cli.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+            fsync: cli.fsync.or(file.fsync).unwrap_or(false),
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+            bot_user_agents: file
+                .bot_user_agents
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BOT_USER_AGENTS.iter().map(|s| s.to_string()).collect())
+                .into_iter()
+                .map(|s| s.to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.retention_days == 0 {
+            return Err(invalid("retention_days", "must be at least 1"));
         }
+        if self.max_pages_per_site == 0 {
+            return Err(invalid("max_pages_per_site", "must be at least 1"));
+        }
+        if self.workers == 0 {
+            return Err(invalid("workers", "must be at least 1"));
+        }
+        if self.queue_len == 0 {
+            return Err(invalid("queue_len", "must be at least 1"));
+        }
+        let l = &self.limits;
+        if !(1024..=16 << 20).contains(&l.max_body_bytes) {
+            return Err(invalid("limits.max_body_bytes", "must be within 1024..=16777216"));
+        }
+        if !(1..=crate::validate::MAX_METRICS).contains(&l.max_metrics) {
+            return Err(invalid("limits.max_metrics", "must be within 1..=256"));
+        }
+        if l.rate_per_ip > 0 && l.burst_per_ip == 0 {
+            return Err(invalid(
+                "limits.burst_per_ip",
+                "must be at least 1 when rate_per_ip is set",
+            ));
+        }
+        if l.rate_per_site > 0 && l.burst_per_site == 0 {
+            return Err(invalid(
+                "limits.burst_per_site",
+                "must be at least 1 when rate_per_site is set",
+            ));
+        }
+        Ok(())
     }
 
     /// Where the database lives.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(crate::store::DB_FILE_NAME)
+    }
+
+    /// The store's settings.
+    pub fn store_options(&self) -> crate::store::SqliteOptions {
+        crate::store::SqliteOptions {
+            queue_len: self.queue_len,
+            retention_days: self.retention_days,
+            max_pages_per_site: self.max_pages_per_site,
+            max_sites: if self.sites.is_empty() { self.max_sites } else { 0 },
+            fsync: self.fsync,
+            ..Default::default()
+        }
     }
 }
 
@@ -154,24 +492,91 @@ mod tests {
 
     #[test]
     fn flags_override_file_override_defaults() {
-        let file = FileConfig::parse("listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/vs\"").unwrap();
-        let cli = Cli::parse_from(["x", "--data-dir", "/tmp/d"]);
-        let c = Config::merge(&file, &cli);
+        let file = FileConfig::parse(
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/vs\"\nretention_days = 10\n[limits]\nrate_per_ip = 5\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["x", "--data-dir", "/tmp/d", "--rate-per-ip", "7"]);
+        let c = Config::merge(&file, &cli).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/d"));
         assert_eq!(c.www_dir, PathBuf::from(DEFAULT_WWW_DIR));
         assert_eq!(c.agent_dir, PathBuf::from(DEFAULT_AGENT_DIR));
+        assert_eq!(c.retention_days, 10);
+        assert_eq!(c.limits.rate_per_ip, 7);
+        assert_eq!(c.limits.burst_per_ip, DEFAULT_BURST_PER_IP);
+        assert_eq!(c.max_pages_per_site, DEFAULT_MAX_PAGES_PER_SITE);
+        assert!(c.sites.is_empty());
+    }
+
+    #[test]
+    fn sites_are_normalised() {
+        let file = FileConfig::parse(
+            r#"
+            api_keys = ["admin-key"]
+            [[sites]]
+            host = "Shop.Example"
+            api_keys = ["shop-key"]
+            [[sites]]
+            host = "localhost:3000"
+            origins = ["http://localhost:3000/", "HTTPS://App.Example:443"]
+            "#,
+        )
+        .unwrap();
+        let c = Config::merge(&file, &Cli::parse_from(["x"])).unwrap();
+        assert_eq!(c.api_keys, vec!["admin-key"]);
+        assert_eq!(c.sites[0].host, "shop.example");
+        assert!(c.sites[0].origins.contains("https://shop.example"));
+        assert!(c.sites[0].origins.contains("http://shop.example"));
+        assert_eq!(c.sites[0].api_keys, vec!["shop-key"]);
+        let o = &c.sites[1].origins;
+        assert!(
+            o.contains("http://localhost:3000") && o.contains("https://app.example"),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        for (text, key) in [
+            ("[[sites]]\nhost = \"https://x.example/\"", "sites[0].host"),
+            (
+                "[[sites]]\nhost = \"a.example\"\n[[sites]]\nhost = \"A.example\"",
+                "sites[1].host",
+            ),
+            (
+                "[[sites]]\nhost = \"a.example\"\norigins = [\"a.example\"]",
+                "sites[0].origins",
+            ),
+            ("retention_days = 0", "retention_days"),
+            ("[limits]\nmax_metrics = 1000", "limits.max_metrics"),
+            ("[limits]\nmax_body_bytes = 10", "limits.max_body_bytes"),
+        ] {
+            let file = FileConfig::parse(text).unwrap();
+            let err = Config::merge(&file, &Cli::parse_from(["x"])).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]
     fn unknown_keys_and_bad_types_are_errors() {
         assert!(FileConfig::parse("listn = \"x\"").is_err());
         assert!(FileConfig::parse("listen = 8080").is_err());
+        assert!(FileConfig::parse("[limits]\nrate = 1").is_err());
+        assert!(FileConfig::parse("[[sites]]\nhost = \"a\"\norigin = []").is_err());
     }
 
     #[test]
     fn missing_file_names_the_file() {
         let err = FileConfig::load(Path::new("/nonexistent/vs.toml")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/vs.toml"), "{err}");
+    }
+
+    #[test]
+    fn api_keys_from_a_comma_separated_flag_value() {
+        let cli = Cli::parse_from(["x", "--api-key", "a,b", "--api-key", "c"]);
+        assert_eq!(cli.api_keys, vec!["a", "b", "c"]);
+        let cli = Cli::parse_from(["x", "--trust-forwarded-for", "--fsync=false"]);
+        assert_eq!((cli.trust_forwarded_for, cli.fsync), (Some(true), Some(false)));
     }
 }

@@ -1,34 +1,72 @@
-//! From request body to storable rows: parse, validate, convert. Pure
-//! functions, so the HTTP layer stays thin and this is testable alone.
+//! From request body to storable rows: inflate, parse, validate, convert.
+//! Pure functions, so the HTTP layer stays thin and this is testable (and
+//! fuzzable) alone.
+
+use std::io::Read;
 
 use beacon::Beacon;
 use serde_json::error::Category;
 
+use crate::reason::Reason;
 use crate::store::Report;
-use crate::validate::{self, Invalid};
+use crate::validate::{self, Invalid, PageKey};
+
+/// A parsed beacon and how many unknown fields it had (they are ignored).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    pub beacon: Beacon,
+    pub unknown_fields: u32,
+}
 
 /// Parses a beacon body. Errors keep serde's message (which names what was
 /// wrong, and the line and column) and add the JSON path of the field.
-pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
+pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
+    // The fast path tracks no field paths; a failure is parsed again to
+    // find where it is.
+    let mut unknown_fields = 0u32;
     let mut de = serde_json::Deserializer::from_slice(body);
-    let beacon: Beacon = serde_path_to_error::deserialize(&mut de).map_err(from_serde)?;
-    // Trailing garbage after the object is malformed JSON too.
-    de.end().map_err(|e| Invalid {
-        message: format!("malformed JSON: {e}"),
-        field: None,
-    })?;
-    Ok(beacon)
+    let parsed = serde_ignored::deserialize(&mut de, |_| unknown_fields += 1)
+        .map_err(|_| ())
+        .and_then(|beacon: Beacon| de.end().map(|()| beacon).map_err(|_| ()));
+    match parsed {
+        Ok(beacon) => Ok(Parsed { beacon, unknown_fields }),
+        Err(()) => Err(explain(body)),
+    }
 }
 
-fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Invalid {
+/// Why `body` does not parse, with the path of the field where it fails.
+fn explain(body: &[u8]) -> Invalid {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, Beacon>(&mut de) {
+        Err(e) => {
+            // serde_json reports some type errors (a number where an enum's
+            // string belongs) as syntax errors; well-formed JSON is not
+            // malformed, whatever it says.
+            let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+            from_serde(e, well_formed)
+        }
+        // Trailing garbage after the object is malformed JSON too.
+        Ok(_) => match de.end() {
+            Err(e) => Invalid {
+                reason: Reason::MalformedJson,
+                message: format!("malformed JSON: {e}"),
+                field: None,
+            },
+            Ok(()) => Invalid {
+                reason: Reason::MalformedJson,
+                message: "malformed JSON".into(),
+                field: None,
+            },
+        },
+    }
+}
+
+fn from_serde(err: serde_path_to_error::Error<serde_json::Error>, well_formed: bool) -> Invalid {
     let mut field = json_path(err.path());
     let inner = err.inner();
     let msg = inner.to_string();
     // serde reports a missing field at the object holding it; name the field.
-    if let Some(name) = msg
-        .strip_prefix("missing field `")
-        .and_then(|r| r.split('`').next())
-    {
+    if let Some(name) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
         field = Some(match field {
             Some(parent) => format!("{parent}.{name}"),
             None => name.to_owned(),
@@ -36,17 +74,36 @@ fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Invalid {
     }
     // serde_json files a number too big for f64 (1e309) under syntax
     // errors, but the JSON is well formed: it is the value that is wrong.
-    let malformed = match inner.classify() {
-        Category::Syntax => !msg.starts_with("number out of range"),
-        Category::Eof => true,
-        Category::Data | Category::Io => false,
+    let out_of_range = msg.starts_with("number out of range");
+    let malformed = !well_formed
+        && match inner.classify() {
+            Category::Syntax => !out_of_range,
+            Category::Eof => true,
+            Category::Data | Category::Io => false,
+        };
+    let is_metric_name = field
+        .as_deref()
+        .is_some_and(|f| f.starts_with("metrics[") && f.ends_with("].name"));
+    let reason = if malformed {
+        Reason::MalformedJson
+    } else if out_of_range {
+        Reason::ValueOutOfRange
+    } else if is_metric_name && msg.starts_with("unknown variant") {
+        Reason::UnknownMetric
+    } else {
+        Reason::InvalidField
+    };
+    let msg = if well_formed && inner.classify() == Category::Syntax && !out_of_range {
+        format!("not a valid value ({msg})")
+    } else {
+        msg
     };
     let message = match &field {
         _ if malformed => format!("malformed JSON: {msg}"),
         Some(f) => format!("invalid beacon at {f}: {msg}"),
         None => format!("invalid beacon: {msg}"),
     };
-    Invalid { message, field }
+    Invalid { reason, message, field }
 }
 
 /// `metrics[2].value` for a serde path; `None` at the root. Stops at an
@@ -69,12 +126,53 @@ fn json_path(path: &serde_path_to_error::Path) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// A valid beacon, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accepted {
+    pub key: PageKey,
+    pub reports: Vec<Report>,
+    pub unknown_fields: u32,
+}
+
 /// Parses and validates a beacon body into the rows to store. A beacon is
 /// all or nothing: any problem rejects all of it.
+pub fn accept(body: &[u8], received_at_ms: i64, max_metrics: usize) -> Result<Accepted, Invalid> {
+    let parsed = parse(body)?;
+    let key = validate::validate(&parsed.beacon, max_metrics)?;
+    let reports = validate::reports(&parsed.beacon, &key, received_at_ms);
+    Ok(Accepted {
+        key,
+        reports,
+        unknown_fields: parsed.unknown_fields,
+    })
+}
+
+/// [`accept`] with the default limits, returning the rows only.
 pub fn reports(body: &[u8], received_at_ms: i64) -> Result<Vec<Report>, Invalid> {
-    let beacon = parse(body)?;
-    let key = validate::validate(&beacon)?;
-    Ok(validate::reports(&beacon, &key, received_at_ms))
+    accept(body, received_at_ms, validate::MAX_METRICS).map(|a| a.reports)
+}
+
+/// Why a gzip body cannot be inflated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InflateError {
+    #[error("the body inflates to more than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the body is not valid gzip: {0}")]
+    Malformed(String),
+}
+
+/// Inflates a gzip body, refusing to produce more than `limit` bytes (so a
+/// small "zip bomb" costs at most `limit` bytes of memory).
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
+    let mut out = Vec::with_capacity((body.len() * 4).min(limit));
+    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| InflateError::Malformed(e.to_string()))?;
+    if out.len() > limit {
+        return Err(InflateError::TooLarge { limit });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -91,6 +189,69 @@ mod tests {
     #[test]
     fn good_body_gives_rows() {
         assert_eq!(reports(GOOD.as_bytes(), 0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_counted() {
+        let body = GOOD
+            .replace("{\"schemaVersion\":1,", "{\"schemaVersion\":1,\"extra\":[1,{\"a\":2}],")
+            .replace("\"id\":\"i1\"", "\"id\":\"i1\",\"attribution\":{\"x\":1}");
+        let a = accept(body.as_bytes(), 0, 10).unwrap();
+        assert_eq!(a.unknown_fields, 2, "{body}");
+        assert_eq!(a.reports.len(), 1);
+        assert_eq!(accept(GOOD.as_bytes(), 0, 10).unwrap().unknown_fields, 0);
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(err("{").reason, Reason::MalformedJson);
+        assert_eq!(err(&GOOD.replace("FCP", "FID")).reason, Reason::UnknownMetric);
+        assert_eq!(
+            err(&GOOD.replace("\"value\":100", "\"value\":\"x\"")).reason,
+            Reason::InvalidField
+        );
+        assert_eq!(
+            err(&GOOD.replace("\"value\":100", "\"value\":1e999")).reason,
+            Reason::ValueOutOfRange
+        );
+        assert_eq!(
+            err(&GOOD.replace("\"value\":100", "\"value\":-1")).reason,
+            Reason::ValueOutOfRange
+        );
+        assert_eq!(err(&GOOD.replace("navigate", "teleport")).reason, Reason::InvalidField);
+        assert_eq!(
+            err(&GOOD.replace("\"schemaVersion\":1", "\"schemaVersion\":3")).reason,
+            Reason::UnsupportedSchemaVersion
+        );
+        assert_eq!(
+            err(&GOOD.replace("https://a.example/", "mailto:x@y")).reason,
+            Reason::InvalidPage
+        );
+        let e = accept(GOOD.as_bytes(), 0, 0).unwrap_err();
+        assert_eq!(
+            (e.reason, e.field.as_deref()),
+            (Reason::TooManyMetrics, Some("metrics"))
+        );
+    }
+
+    #[test]
+    fn gunzip_limits_the_inflated_size() {
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        assert_eq!(gunzip(&gz(b"hello"), 5).unwrap(), b"hello");
+        assert_eq!(gunzip(&gz(b"hello!"), 5), Err(InflateError::TooLarge { limit: 5 }));
+        let bomb = gz(&vec![b' '; 10 << 20]);
+        assert!(bomb.len() < 20_000);
+        assert_eq!(gunzip(&bomb, 65536), Err(InflateError::TooLarge { limit: 65536 }));
+        assert!(matches!(gunzip(b"not gzip", 100), Err(InflateError::Malformed(_))));
+        assert!(matches!(
+            gunzip(&gz(b"hello")[..10], 100),
+            Err(InflateError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -2,17 +2,28 @@
 //! (`POST /v1/beacon`), stores their metric reports and serves summaries.
 //!
 //! Layers, each replaceable on its own: [`ingest`] and [`validate`] turn a
-//! body into [`store::Report`]s; [`store::Store`] keeps them (SQLite now);
-//! [`summary`] computes what the API shows; [`http`] wires it to routes;
-//! [`server`] runs it all with a [`config::Config`].
+//! body into [`store::Report`]s; [`store::Store`] keeps them and their
+//! [`aggregate`]s (SQLite now, see [`store::Sqlite`]); [`summary`] computes
+//! what the read APIs show; [`http`] wires it to routes; [`server`] runs it
+//! all with a [`config::Config`].
 
 pub use beacon;
 
+pub mod aggregate;
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
+pub mod limit;
+pub mod metrics;
 pub mod percentile;
+pub mod reason;
 pub mod server;
+pub mod sketch;
 pub mod store;
 pub mod summary;
+pub mod time;
 pub mod validate;
+
+#[cfg(test)]
+mod testutil;

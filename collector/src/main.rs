@@ -2,23 +2,28 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use collector::config::{Cli, Config};
+use collector::config::{Cli, Config, LogFormat};
 
 fn main() -> ExitCode {
-    // Logs go to stderr so stdout carries only the "listening" line.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
-    let result = Config::from_cli(&cli)
-        .map_err(Into::into)
-        .and_then(|config| collector::server::run(&config));
-    match result {
+    let config = match Config::from_cli(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vitalsign-collector: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Logs go to stderr so stdout carries only the "listening" line.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    match collector::server::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vitalsign-collector: error: {e}");

@@ -12,10 +12,7 @@
 /// `p` must be within `0.0..=100.0`.
 pub fn nearest_rank_sorted(sorted: &[f64], p: f64) -> Option<f64> {
     debug_assert!((0.0..=100.0).contains(&p), "percentile {p} out of range");
-    debug_assert!(
-        sorted.windows(2).all(|w| w[0] <= w[1]),
-        "samples not sorted"
-    );
+    debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "samples not sorted");
     if sorted.is_empty() {
         return None;
     }
@@ -35,9 +32,10 @@ pub fn p75_sorted(sorted: &[f64]) -> Option<f64> {
     nearest_rank_sorted(sorted, 75.0)
 }
 
-/// `ceil(p/100 * n)` computed in integers where possible, so that e.g.
-/// `p = 75, n = 4` gives exactly 3 without floating-point rounding up to 4.
-fn rank(p: f64, n: usize) -> usize {
+/// The nearest rank: `ceil(p/100 * n)`, computed in integers where
+/// possible, so that e.g. `p = 75, n = 4` gives exactly 3 without
+/// floating-point rounding up to 4.
+pub fn rank(p: f64, n: usize) -> usize {
     // Percentiles with at most two decimals are exact in hundredths.
     let hundredths = (p * 100.0).round();
     if (hundredths / 100.0 - p).abs() < 1e-12 {
@@ -67,19 +65,7 @@ mod tests {
             .min_by(f64::total_cmp)
     }
 
-    /// xorshift64*: enough randomness for a property test, no extra crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testutil::Rng;
 
     #[test]
     fn empty_has_no_percentile() {
@@ -125,7 +111,7 @@ mod tests {
 
     #[test]
     fn matches_brute_force_on_random_data() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..2_000 {
             let n = 1 + rng.below(40) as usize;
             // Few distinct values, so ties are common.
@@ -133,9 +119,7 @@ mod tests {
             let samples: Vec<f64> = (0..n).map(|_| rng.below(distinct) as f64 * 12.5).collect();
             let mut sorted = samples.clone();
             sorted.sort_by(f64::total_cmp);
-            for p in [
-                0.0, 1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0,
-            ] {
+            for p in [0.0, 1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0] {
                 assert_eq!(
                     nearest_rank_sorted(&sorted, p),
                     brute_force(&samples, p),

@@ -2,12 +2,16 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::HttpServer;
 
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Policy};
+use crate::limit::RateLimits;
+use crate::metrics::Metrics;
 use crate::store::{Sqlite, Store, StoreError};
 
 /// What the collector prints to stdout once it accepts connections,
@@ -21,22 +25,25 @@ pub enum StartupError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+}
+
+/// The handlers' shared state for `config` and `store`.
+pub fn state(config: &Config, store: Arc<dyn Store>) -> AppState {
+    AppState {
+        store,
+        policy: Arc::new(Policy::from_config(config)),
+        limits: Arc::new(RateLimits::new(&config.limits)),
+        metrics: Arc::new(Metrics::new()),
+    }
 }
 
 /// Binds `config.listen` and returns the (not yet polled) server with the
 /// addresses actually bound (the real port when asked for port 0).
 /// Must be called inside an actix system.
-pub fn bind(
-    config: &Config,
-    store: Arc<dyn Store>,
-) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), StartupError> {
-    let state = AppState { store };
+pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), StartupError> {
     let (www_dir, agent_dir) = (config.www_dir.clone(), config.agent_dir.clone());
     // Warn about missing static directories once, not once per worker.
     for (dir, what) in [(&www_dir, "www"), (&agent_dir, "agent")] {
@@ -44,16 +51,15 @@ pub fn bind(
             tracing::warn!(dir = %dir.display(), "{what} directory not found, not serving it");
         }
     }
-    let server = HttpServer::new(move || {
-        App::new()
-            .configure(|cfg| http::configure_api(cfg, state.clone()))
-            .configure(|cfg| http::configure_static(cfg, &www_dir, &agent_dir))
-    })
-    .bind(&config.listen)
-    .map_err(|source| StartupError::Bind {
-        addr: config.listen.clone(),
-        source,
-    })?;
+    let server = HttpServer::new(move || http::app(state.clone(), www_dir.clone(), agent_dir.clone()))
+        .workers(config.workers)
+        .backlog(4096)
+        .shutdown_timeout(30)
+        .bind(&config.listen)
+        .map_err(|source| StartupError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }
@@ -62,17 +68,41 @@ pub fn bind(
 /// [`LISTENING_PREFIX`] + address, serves, then waits for in-flight
 /// requests and commits all pending writes before returning.
 pub fn run(config: &Config) -> Result<(), StartupError> {
-    let store = Arc::new(Sqlite::open_in_dir(&config.data_dir)?);
-    tracing::info!(db = %store.path().display(), "opened database");
+    let store = Arc::new(Sqlite::open_in_dir(&config.data_dir, config.store_options())?);
+    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opened database");
+    let state = state(config, store.clone());
+    // Rate limiters forget idle clients once a minute.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sweeper = {
+        let (limits, stop) = (state.limits.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("limit-sweeper".into())
+            .spawn(move || {
+                let mut ticks = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(250));
+                    ticks += 1;
+                    if ticks.is_multiple_of(240) {
+                        limits.forget_idle();
+                    }
+                }
+            })
+            .ok()
+    };
     let served = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) = bind(config, store.clone())?;
+        let (server, addrs) = bind(config, state)?;
         let mut out = std::io::stdout().lock();
         // Bound before printing, so the printed port is the real one.
         let _ = writeln!(out, "{LISTENING_PREFIX}{}", addrs[0]);
         let _ = out.flush();
         drop(out);
+        tracing::info!(addr = %addrs[0], workers = config.workers, "listening");
         server.await.map_err(StartupError::Serve)
     });
+    stop.store(true, Ordering::Relaxed);
+    if let Some(s) = sweeper {
+        let _ = s.join();
+    }
     // Outside the runtime: closing blocks until the writer has committed.
     let closed = store.close();
     tracing::info!("stopped");

@@ -4,6 +4,7 @@
 use beacon::{Beacon, MetricName, SCHEMA_VERSION};
 use url::Url;
 
+use crate::reason::Reason;
 use crate::store::Report;
 
 /// Most characters a `page` may have (as in `beacon.schema.json`).
@@ -12,7 +13,8 @@ pub const MAX_PAGE_CHARS: usize = 2048;
 pub const MAX_ID_CHARS: usize = 128;
 /// Most characters of `effectiveType`.
 pub const MAX_EFFECTIVE_TYPE_CHARS: usize = 16;
-/// Most metric reports in one beacon.
+/// Most metric reports in one beacon (as in `beacon.schema.json`; the
+/// `max_metrics` setting can lower it).
 pub const MAX_METRICS: usize = 256;
 
 /// Why a beacon was rejected, and where: `field` is a JSON path such as
@@ -20,13 +22,15 @@ pub const MAX_METRICS: usize = 256;
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct Invalid {
+    pub reason: Reason,
     pub message: String,
     pub field: Option<String>,
 }
 
 impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    pub fn new(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Invalid {
         Invalid {
+            reason,
             message: message.into(),
             field: Some(field.into()),
         }
@@ -66,37 +70,46 @@ pub struct PageKey {
 /// Parses and checks `page`: it must be an absolute http(s) URL.
 pub fn page_key(page: &str) -> Result<PageKey, Invalid> {
     if page.is_empty() {
-        return Err(Invalid::new("page", "page must not be empty"));
+        return Err(Invalid::new(Reason::InvalidPage, "page", "page must not be empty"));
     }
     if page.chars().count() > MAX_PAGE_CHARS {
         return Err(Invalid::new(
+            Reason::StringTooLong,
             "page",
             format!("page is longer than {MAX_PAGE_CHARS} characters"),
         ));
     }
-    let mut url = Url::parse(page)
-        .map_err(|e| Invalid::new("page", format!("page is not an absolute http(s) URL: {e}")))?;
+    let mut url = Url::parse(page).map_err(|e| {
+        Invalid::new(
+            Reason::InvalidPage,
+            "page",
+            format!("page is not an absolute http(s) URL: {e}"),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Invalid::new(
+            Reason::InvalidPage,
             "page",
             format!("page must be an http or https URL, not {}:", url.scheme()),
         ));
     }
-    let site = site_of(&url).ok_or_else(|| Invalid::new("page", "page URL has no host"))?;
+    let site = site_of(&url).ok_or_else(|| Invalid::new(Reason::InvalidPage, "page", "page URL has no host"))?;
     url.set_query(None);
     url.set_fragment(None);
-    Ok(PageKey {
-        site,
-        page: url.into(),
-    })
+    Ok(PageKey { site, page: url.into() })
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
     if id.is_empty() {
-        return Err(Invalid::new(field, format!("{field} must not be empty")));
+        return Err(Invalid::new(
+            Reason::InvalidField,
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if id.chars().count() > MAX_ID_CHARS {
         return Err(Invalid::new(
+            Reason::StringTooLong,
             field,
             format!("{field} is longer than {MAX_ID_CHARS} characters"),
         ));
@@ -104,11 +117,13 @@ fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Checks every rule of `beacon.schema.json` that serde does not, and returns
-/// the parsed page key. Stops at the first problem found.
-pub fn validate(beacon: &Beacon) -> Result<PageKey, Invalid> {
+/// Checks every rule of `beacon.schema.json` that serde does not (and at
+/// most `max_metrics` reports), and returns the parsed page key. Stops at
+/// the first problem found.
+pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid> {
     if beacon.schema_version != SCHEMA_VERSION {
         return Err(Invalid::new(
+            Reason::UnsupportedSchemaVersion,
             "schemaVersion",
             format!(
                 "unsupported schemaVersion {}, this collector accepts {SCHEMA_VERSION}",
@@ -126,6 +141,7 @@ pub fn validate(beacon: &Beacon) -> Result<PageKey, Invalid> {
     if let Some(t) = &beacon.effective_type {
         if t.chars().count() > MAX_EFFECTIVE_TYPE_CHARS {
             return Err(Invalid::new(
+                Reason::StringTooLong,
                 "effectiveType",
                 format!("effectiveType is longer than {MAX_EFFECTIVE_TYPE_CHARS} characters"),
             ));
@@ -134,16 +150,18 @@ pub fn validate(beacon: &Beacon) -> Result<PageKey, Invalid> {
     if let Some(m) = beacon.device_memory {
         if !m.is_finite() || m < 0.0 {
             return Err(Invalid::new(
+                Reason::ValueOutOfRange,
                 "deviceMemory",
                 format!("deviceMemory must be a non-negative number, got {m}"),
             ));
         }
     }
-    if beacon.metrics.len() > MAX_METRICS {
+    if beacon.metrics.len() > max_metrics {
         return Err(Invalid::new(
+            Reason::TooManyMetrics,
             "metrics",
             format!(
-                "too many metrics: {}, at most {MAX_METRICS} per beacon",
+                "too many metrics: {}, at most {max_metrics} per beacon",
                 beacon.metrics.len()
             ),
         ));
@@ -153,18 +171,16 @@ pub fn validate(beacon: &Beacon) -> Result<PageKey, Invalid> {
         let max = max_value(m.name);
         if !m.value.is_finite() || !(0.0..=max).contains(&m.value) {
             return Err(Invalid::new(
+                Reason::ValueOutOfRange,
                 format!("metrics[{i}].value"),
-                format!(
-                    "{} value must be within 0..={max}, got {}",
-                    m.name.as_str(),
-                    m.value
-                ),
+                format!("{} value must be within 0..={max}, got {}", m.name.as_str(), m.value),
             ));
         }
         // A delta is the change since the previous report of the same id,
         // so it lies within the value's range either way.
         if !m.delta.is_finite() || !(-max..=max).contains(&m.delta) {
             return Err(Invalid::new(
+                Reason::ValueOutOfRange,
                 format!("metrics[{i}].delta"),
                 format!(
                     "{} delta must be within -{max}..={max}, got {}",
@@ -234,12 +250,12 @@ mod tests {
     }
 
     fn field_of(b: &Beacon) -> Option<String> {
-        validate(b).unwrap_err().field
+        validate(b, MAX_METRICS).unwrap_err().field
     }
 
     #[test]
     fn a_good_beacon_passes() {
-        let key = validate(&beacon()).unwrap();
+        let key = validate(&beacon(), MAX_METRICS).unwrap();
         assert_eq!(
             key,
             PageKey {
@@ -258,13 +274,7 @@ mod tests {
 
     #[test]
     fn page_rules() {
-        for bad in [
-            "",
-            "/relative",
-            "not a url",
-            "ftp://x.example/",
-            "file:///etc/passwd",
-        ] {
+        for bad in ["", "/relative", "not a url", "ftp://x.example/", "file:///etc/passwd"] {
             let mut b = beacon();
             b.page = bad.into();
             assert_eq!(field_of(&b).as_deref(), Some("page"), "{bad:?}");
@@ -279,10 +289,7 @@ mod tests {
         let k = page_key("https://Shop.Example/cart?u=me#top").unwrap();
         assert_eq!(k.site, "shop.example");
         assert_eq!(k.page, "https://shop.example/cart");
-        assert_eq!(
-            page_key("https://shop.example:443/").unwrap().site,
-            "shop.example"
-        );
+        assert_eq!(page_key("https://shop.example:443/").unwrap().site, "shop.example");
         assert_eq!(page_key("http://[::1]:3000/a").unwrap().site, "[::1]:3000");
     }
 
@@ -294,14 +301,14 @@ mod tests {
         b.metrics[0].id = "x".repeat(MAX_ID_CHARS + 1);
         assert_eq!(field_of(&b).as_deref(), Some("metrics[0].id"));
         b.metrics[0].id = "x".repeat(MAX_ID_CHARS);
-        assert!(validate(&b).is_ok());
+        assert!(validate(&b, MAX_METRICS).is_ok());
     }
 
     #[test]
     fn at_most_256_metrics() {
         let mut b = beacon();
         b.metrics = vec![metric(MetricName::Fcp, 1.0); MAX_METRICS];
-        assert!(validate(&b).is_ok());
+        assert!(validate(&b, MAX_METRICS).is_ok());
         b.metrics.push(metric(MetricName::Fcp, 1.0));
         assert_eq!(field_of(&b).as_deref(), Some("metrics"));
     }
@@ -325,7 +332,7 @@ mod tests {
             b.metrics.insert(0, metric(MetricName::Fcp, 1.0));
             b.metrics[1] = metric(name, value);
             b.metrics[1].delta = 0.0;
-            let r = validate(&b);
+            let r = validate(&b, MAX_METRICS);
             assert_eq!(r.is_ok(), ok, "{name:?} {value}");
             if !ok {
                 assert_eq!(r.unwrap_err().field.as_deref(), Some("metrics[1].value"));
@@ -337,7 +344,7 @@ mod tests {
     fn delta_must_be_finite_and_in_range() {
         let mut b = beacon();
         b.metrics[0].delta = -50.0; // shrinking is allowed
-        assert!(validate(&b).is_ok());
+        assert!(validate(&b, MAX_METRICS).is_ok());
         b.metrics[0].delta = f64::NEG_INFINITY;
         assert_eq!(field_of(&b).as_deref(), Some("metrics[0].delta"));
     }
@@ -362,7 +369,7 @@ mod tests {
     fn rows_carry_the_recomputed_rating() {
         let mut b = beacon();
         b.metrics = vec![metric(MetricName::Lcp, 5000.0)];
-        let key = validate(&b).unwrap();
+        let key = validate(&b, MAX_METRICS).unwrap();
         let rows = reports(&b, &key, 7);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].rating, Rating::Poor);

@@ -16,10 +16,7 @@ fn failed_start(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "should fail: {args:?}");
-    assert!(
-        !stdout.contains(PREFIX),
-        "must not claim to listen: {stdout}"
-    );
+    assert!(!stdout.contains(PREFIX), "must not claim to listen: {stdout}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -35,16 +32,10 @@ fn data_survives_a_restart_even_after_kill() {
         // Dropped: SIGKILL. A 204 means committed, so nothing is lost.
     }
     let c = Collector::start(dir.path(), &[]);
-    assert_eq!(
-        metric(&c.summary(), PAGE, "FCP"),
-        &json!({"count": 3, "p75": 300.0})
-    );
+    assert_eq!(metric(&c.summary(), PAGE, "FCP"), json!({"count": 3, "p75": 300.0}));
     // Dedup still works against rows written by the previous process.
     assert_eq!(c.beacon(&beacon_json(PAGE, "FCP", "c", 50.0)).status, 204);
-    assert_eq!(
-        metric(&c.summary(), PAGE, "FCP"),
-        &json!({"count": 3, "p75": 200.0})
-    );
+    assert_eq!(metric(&c.summary(), PAGE, "FCP"), json!({"count": 3, "p75": 200.0}));
 }
 
 #[test]
@@ -55,10 +46,7 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let status = c.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let c = Collector::start(dir.path(), &[]);
-    assert_eq!(
-        metric(&c.summary(), PAGE, "LCP"),
-        &json!({"count": 1, "p75": 1234.0})
-    );
+    assert_eq!(metric(&c.summary(), PAGE, "LCP"), json!({"count": 1, "p75": 1234.0}));
 }
 
 #[test]
@@ -98,17 +86,10 @@ fn config_file_values_are_used_and_flags_override_them() {
         },
         dir.path(),
     );
-    assert!(
-        file_data.join("vitalsign.db").is_file(),
-        "data_dir from the file"
-    );
+    assert!(file_data.join("vitalsign.db").is_file(), "data_dir from the file");
     let r = c.get("/");
     assert_eq!(r.status, 200);
-    assert!(
-        r.body.contains("hello from www"),
-        "www_dir from the file: {}",
-        r.body
-    );
+    assert!(r.body.contains("hello from www"), "www_dir from the file: {}", r.body);
     drop(c);
 
     let flag_data = dir.path().join("from-flag");
@@ -140,22 +121,13 @@ fn a_bad_config_file_fails_startup_naming_the_file() {
 
     for (name, text, problem) in [
         ("syntax.toml", "listen = ", "invalid config file"),
-        (
-            "typo.toml",
-            "listn = \"127.0.0.1:0\"\n",
-            "unknown field `listn`",
-        ),
+        ("typo.toml", "listn = \"127.0.0.1:0\"\n", "unknown field `listn`"),
         ("type.toml", "listen = 8080\n", "invalid type"),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         let path = path.display().to_string();
-        let err = failed_start(&[
-            "--config",
-            &path,
-            "--data-dir",
-            &dir.path().display().to_string(),
-        ]);
+        let err = failed_start(&["--config", &path, "--data-dir", &dir.path().display().to_string()]);
         assert!(err.contains(&path), "{name}: {err}");
         assert!(err.contains(problem), "{name}: {err}");
     }
@@ -191,9 +163,7 @@ fn static_dirs_are_served_with_the_right_types() {
     let r = c.get("/agent/vitalsign.js");
     assert_eq!(r.status, 200);
     assert!(
-        r.header("content-type")
-            .unwrap()
-            .starts_with("text/javascript"),
+        r.header("content-type").unwrap().starts_with("text/javascript"),
         "{:?}",
         r.headers
     );
@@ -224,8 +194,5 @@ fn port_zero_prints_the_bound_port() {
     assert_eq!(host, "127.0.0.1");
     assert_ne!(port.parse::<u16>().unwrap(), 0);
     // The port really is ours.
-    assert!(
-        std::net::TcpStream::connect_timeout(&c.addr.parse().unwrap(), Duration::from_secs(2))
-            .is_ok()
-    );
+    assert!(std::net::TcpStream::connect_timeout(&c.addr.parse().unwrap(), Duration::from_secs(2)).is_ok());
 }

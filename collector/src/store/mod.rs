@@ -1,16 +1,27 @@
-//! Storage of metric reports, behind [`Store`] so that another engine
-//! (ClickHouse) can be added without touching ingestion or the API.
+//! Storage of metric reports and their aggregates, behind [`Store`] so that
+//! another engine (ClickHouse) can be added without touching ingestion or
+//! the API.
+//!
+//! The one query everything reads through is [`Store::aggregates`]: for
+//! (site, page or whole site, metric, form factor or all, span of time
+//! buckets) it gives the count, the exact rating counts, the sketch and the
+//! exact nearest-rank p75. Summaries, time series, page lists and the
+//! `/metrics` gauges are computed from it, and so can alert rules be.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use beacon::{FormFactor, MetricName, NavigationType, Rating};
 
-use crate::summary::{Summary, SummaryQuery};
+use crate::aggregate::{Cell, Span};
 
+mod cells;
 mod sqlite;
 
 pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
+
+/// The page key that stands for every page of a site past the page cap.
+pub const OTHER_PAGE: &str = "(other)";
 
 /// One stored metric report: one `metrics[]` entry of a beacon plus the
 /// beacon-level fields it came with.
@@ -21,7 +32,7 @@ pub struct Report {
     pub page: String,
     pub metric: MetricName,
     /// The agent's metric instance id; a later report with the same
-    /// (site, metric, id) replaces this one.
+    /// (site, metric, id) replaces this one's value.
     pub report_id: String,
     pub value: f64,
     pub delta: f64,
@@ -30,8 +41,18 @@ pub struct Report {
     pub form_factor: Option<FormFactor>,
     pub page_view_id: Option<String>,
     pub session_id: Option<String>,
-    /// When the collector received it, unix milliseconds.
+    /// When the collector first received this report id, unix milliseconds.
+    /// Time buckets and windows are computed from it.
     pub received_at_ms: i64,
+}
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Reports stored under a new id.
+    pub new: u32,
+    /// Reports that replaced the value of an id already stored.
+    pub replaced: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +67,9 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: rusqlite::Error,
     },
-    #[error("database {path} has schema version {found}, newer than this collector knows ({known}); upgrade the collector")]
+    #[error(
+        "database {path} has schema version {found}, newer than this collector knows ({known}); upgrade the collector"
+    )]
     SchemaTooNew {
         path: std::path::PathBuf,
         found: i64,
@@ -56,8 +79,108 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store is shut down")]
     Closed,
+    #[error("the store's write queue is full")]
+    Overloaded,
+    #[error("site {site:?} would exceed the limit of {limit} sites")]
+    TooManySites { site: String, limit: u32 },
     #[error("internal store error: {0}")]
     Internal(String),
+}
+
+/// Which aggregates of a site a query wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageScope {
+    /// The whole site only.
+    Site,
+    /// The whole site and each page.
+    SiteAndPages,
+    /// One page key only.
+    Page(String),
+}
+
+/// Asks [`Store::aggregates`] for aggregates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateQuery {
+    /// One site, or every site.
+    pub site: Option<String>,
+    pub pages: PageScope,
+    /// These metrics; empty means all five.
+    pub metrics: Vec<MetricName>,
+    /// One form factor, or all together.
+    pub form_factor: Option<FormFactor>,
+    /// One aggregate per span (and key). Hourly spans are answered for the
+    /// last [`HOURLY_DAYS`] days only; nothing is answered before the
+    /// retention cut-off.
+    pub spans: Vec<Span>,
+    /// Compute the exact p75 ([`Aggregate::p75`]), which costs a look at
+    /// the raw reports around it.
+    pub exact_p75: bool,
+}
+
+/// Hourly aggregates are kept for this many days before today; daily ones
+/// for the whole retention.
+pub const HOURLY_DAYS: i64 = 7;
+
+/// Identifies one aggregate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AggregateKey {
+    pub site: String,
+    /// `None` for the whole site.
+    pub page: Option<String>,
+    pub metric: MetricName,
+    /// `None` for all form factors together.
+    pub form_factor: Option<FormFactor>,
+}
+
+/// The reports of one key in one span, aggregated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub key: AggregateKey,
+    pub span: Span,
+    /// Exact rating counts and the sketch of the values.
+    pub cell: Cell,
+    /// The exact nearest-rank 75th percentile, when asked for.
+    pub p75: Option<f64>,
+}
+
+impl Aggregate {
+    pub fn count(&self) -> u64 {
+        self.cell.count()
+    }
+
+    /// A nearest-rank percentile from the sketch (relative error < 1 %).
+    pub fn quantile(&self, p: f64) -> Option<f64> {
+        self.cell.sketch.quantile(p)
+    }
+
+    /// The rating of the p75, from the exact counts.
+    pub fn rating(&self) -> Option<Rating> {
+        self.cell.ratings.rating_at(75.0)
+    }
+}
+
+/// Raw reports wanted by [`Store::export`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportQuery {
+    pub site: Option<String>,
+    /// `from_ms <= received_at < to_ms`.
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// Chunks of exported reports, oldest first; an error ends the stream.
+pub type ExportStream = tokio::sync::mpsc::Receiver<Result<Vec<Report>, StoreError>>;
+
+/// The store's own health, for `/metrics` and `/readyz`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Bytes on disk (database and write-ahead log).
+    pub size_bytes: u64,
+    /// Beacons waiting to be written.
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    /// False once closing, or if the writer died.
+    pub accepting: bool,
 }
 
 /// What store calls return: boxed so that [`Store`] can be used as
@@ -66,15 +189,27 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 
 /// A storage engine for metric reports.
 pub trait Store: Send + Sync + 'static {
-    /// Stores the reports of one beacon, all or none, replacing any earlier
-    /// report with the same (site, metric, report id). Resolves only once
-    /// they are durably committed: a caller may acknowledge them then.
-    fn insert(&self, reports: Vec<Report>) -> StoreFuture<()>;
+    /// Stores the reports of one beacon, all or none. A report whose (site,
+    /// metric, report id) is stored already replaces that one's value (it
+    /// keeps its page, form factor and time bucket). Resolves once committed:
+    /// a caller may acknowledge the reports then. Fails fast with
+    /// [`StoreError::Overloaded`] when the write queue is full.
+    fn insert(&self, reports: Vec<Report>) -> StoreFuture<Inserted>;
 
-    /// The per-page summary of what is stored.
-    fn summary(&self, query: SummaryQuery) -> StoreFuture<Summary>;
+    /// Aggregates of the deduplicated reports; keys without reports in a
+    /// span are left out.
+    fn aggregates(&self, query: AggregateQuery) -> StoreFuture<Vec<Aggregate>>;
 
-    /// Finishes pending writes and stops accepting new ones. Blocks; called
-    /// once at shutdown, outside the async runtime.
+    /// Exactly how many reports of `key` in `span` have a value `<=
+    /// threshold` (for thresholds other than the reference ones).
+    fn count_at_or_below(&self, key: AggregateKey, span: Span, threshold: f64) -> StoreFuture<u64>;
+
+    /// Streams raw reports.
+    fn export(&self, query: ExportQuery) -> ExportStream;
+
+    fn status(&self) -> StoreStatus;
+
+    /// Finishes pending writes, saves the aggregates and stops accepting
+    /// writes. Blocks; called once at shutdown, outside the async runtime.
     fn close(&self) -> Result<(), StoreError>;
 }

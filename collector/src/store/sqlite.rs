@@ -1,33 +1,69 @@
-//! [`Store`] on one SQLite file.
+//! [`Store`] on one SQLite file (WAL mode).
 //!
-//! SQLite allows one writer at a time, and a commit (an fsync of the WAL) is
-//! the expensive part of a write. So all writes go through one writer thread
+//! **Writes.** SQLite allows one writer at a time, and a commit is the
+//! expensive part of a write. So all writes go through one writer thread
 //! that owns the write connection and group-commits: it takes everything
-//! queued, writes it in one transaction, commits once, then acknowledges
-//! each request. Reads use their own connections (WAL lets them run while
-//! the writer writes), from a small pool, on the runtime's blocking threads.
+//! queued (up to `max_group` beacons), writes it in one transaction, commits
+//! once, updates the in-memory aggregates, then acknowledges each beacon.
+//! The queue is bounded; a full queue fails inserts at once (503) instead of
+//! growing without limit.
+//!
+//! **Tables.** `reports` holds one row per (site, metric, report id), the raw
+//! data; `sites` and `pages` give the ids it refers to; `aggregates` holds
+//! the hourly and daily cells per page, metric and form factor, saved at
+//! shutdown; `meta` says whether they are up to date.
+//!
+//! **Aggregates** live in memory ([`Cells`]), updated by the writer after
+//! each commit: adding a report adds its value to its cells, replacing a
+//! report's value removes the old value first (the sketch can remove
+//! values), so the aggregates always equal the aggregation of the
+//! deduplicated raw reports. At a clean shutdown the changed cells are
+//! saved and `meta.aggregates_clean` is set; at start-up they are loaded. If
+//! the last run did not shut down cleanly (a crash, SIGKILL), they are
+//! rebuilt from `reports` (one scan of a covering index).
+//!
+//! **Exact p75.** The sketch tells which bin the nearest-rank p75 falls in
+//! and its rank within the bin, exactly (bins hold exact counts). The
+//! value is then read from the raw reports of that bin through the
+//! `reports_value` index. Readers take the aggregates lock and open their
+//! SQLite read snapshot together, and the writer commits and updates the
+//! aggregates under the same lock, so both always agree.
+//!
+//! **Retention.** Every hour the writer drops cells and raw reports of days
+//! past the retention (in chunks, between write groups), and pages and
+//! sites left without reports (freeing their place under the caps).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use beacon::MetricName;
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use beacon::{MetricName, NavigationType};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
 
-use super::{Report, Store, StoreError, StoreFuture};
-use crate::summary::{Summary, SummaryBuilder, SummaryQuery};
+use super::cells::{ff_code, ff_from_code, ff_selector, BaseCell, Cells, Place, Scope};
+use super::{
+    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, PageScope, Report, Store, StoreError,
+    StoreFuture, StoreStatus, HOURLY_DAYS, OTHER_PAGE,
+};
+use crate::aggregate::{Cell, RatingCounts, Span};
+use crate::sketch::{bin_bounds, bin_of, bin_value, Located, Sketch};
+use crate::time::{now_ms, Resolution, DAY_MS};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE_NAME: &str = "vitalsign.db";
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
-    // 1: raw metric reports, one row per (site, metric, report id).
+    // 1 (the walking skeleton): raw metric reports with text keys.
     "CREATE TABLE IF NOT EXISTS metric_reports (
         site            TEXT    NOT NULL,
         page            TEXT    NOT NULL,
@@ -40,42 +76,119 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         form_factor     TEXT,
         page_view_id    TEXT,
         session_id      TEXT,
-        received_at     INTEGER NOT NULL  -- unix milliseconds
+        received_at     INTEGER NOT NULL
     );
-    -- Agents re-report CLS and INP with the same id as they grow: the
-    -- newest report replaces the older. The site is part of the key so
-    -- that one site's agent cannot overwrite another site's reports.
     CREATE UNIQUE INDEX IF NOT EXISTS metric_reports_key
         ON metric_reports (site, metric, report_id);
     CREATE INDEX IF NOT EXISTS metric_reports_page
         ON metric_reports (site, page, metric);",
+    // 2: ids for sites and pages, integer codes, the index that makes the
+    // p75 exact, saved aggregates. Version 1 rows are carried over.
+    "CREATE TABLE sites (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        site TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE pages (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        site_id INTEGER NOT NULL,
+        page    TEXT    NOT NULL,
+        UNIQUE (site_id, page)
+    );
+    CREATE TABLE reports (
+        id              INTEGER PRIMARY KEY,
+        site_id         INTEGER NOT NULL,
+        page_id         INTEGER NOT NULL,
+        metric          INTEGER NOT NULL, -- 0 FCP, 1 LCP, 2 CLS, 3 INP, 4 TTFB
+        report_id       TEXT    NOT NULL,
+        value           REAL    NOT NULL,
+        delta           REAL    NOT NULL,
+        navigation_type INTEGER NOT NULL, -- index in NavigationType::ALL
+        form_factor     INTEGER NOT NULL, -- 0 none, 1 phone, 2 tablet, 3 desktop
+        page_view_id    TEXT,
+        session_id      TEXT,
+        received_at     INTEGER NOT NULL  -- unix ms when this id was first received
+    );
+    -- One row per metric instance: a re-report replaces the value. The site
+    -- is part of the key so that one site cannot overwrite another's.
+    CREATE UNIQUE INDEX reports_key ON reports (site_id, metric, report_id);
+    -- Covering index for exact percentiles, thresholds and rebuilds.
+    CREATE INDEX reports_value
+        ON reports (page_id, metric, value, received_at, form_factor);
+    CREATE INDEX reports_time ON reports (received_at);
+    CREATE TABLE aggregates (
+        page_id           INTEGER NOT NULL,
+        metric            INTEGER NOT NULL,
+        form_factor       INTEGER NOT NULL,
+        resolution        INTEGER NOT NULL, -- 0 hour, 1 day
+        bucket            INTEGER NOT NULL, -- hours or days since 1970-01-01
+        good              INTEGER NOT NULL,
+        needs_improvement INTEGER NOT NULL,
+        poor              INTEGER NOT NULL,
+        sketch            BLOB    NOT NULL,
+        PRIMARY KEY (page_id, metric, form_factor, resolution, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    INSERT INTO sites (site) SELECT DISTINCT site FROM metric_reports ORDER BY site;
+    INSERT INTO pages (site_id, page)
+        SELECT DISTINCT s.id, m.page FROM metric_reports m JOIN sites s ON s.site = m.site
+        ORDER BY 1, 2;
+    INSERT INTO reports (site_id, page_id, metric, report_id, value, delta,
+                         navigation_type, form_factor, page_view_id, session_id, received_at)
+        SELECT s.id, p.id,
+            CASE m.metric WHEN 'FCP' THEN 0 WHEN 'LCP' THEN 1 WHEN 'CLS' THEN 2
+                          WHEN 'INP' THEN 3 ELSE 4 END,
+            m.report_id, m.value, m.delta,
+            CASE m.navigation_type WHEN 'navigate' THEN 0 WHEN 'reload' THEN 1
+                WHEN 'back-forward' THEN 2 WHEN 'back-forward-cache' THEN 3
+                WHEN 'prerender' THEN 4 WHEN 'restore' THEN 5 ELSE 6 END,
+            CASE m.form_factor WHEN 'phone' THEN 1 WHEN 'tablet' THEN 2
+                               WHEN 'desktop' THEN 3 ELSE 0 END,
+            m.page_view_id, m.session_id, m.received_at
+        FROM metric_reports m
+        JOIN sites s ON s.site = m.site
+        JOIN pages p ON p.site_id = s.id AND p.page = m.page
+        ORDER BY m.rowid;
+    DROP TABLE metric_reports;",
 ];
 
-const INSERT_SQL: &str = "INSERT INTO metric_reports
-    (site, page, metric, report_id, value, delta, rating, navigation_type,
+const INSERT_SQL: &str = "INSERT INTO reports
+    (site_id, page_id, metric, report_id, value, delta, navigation_type,
      form_factor, page_view_id, session_id, received_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-    ON CONFLICT (site, metric, report_id) DO UPDATE SET
-        page = excluded.page,
-        value = excluded.value,
-        delta = excluded.delta,
-        rating = excluded.rating,
-        navigation_type = excluded.navigation_type,
-        form_factor = excluded.form_factor,
-        page_view_id = excluded.page_view_id,
-        session_id = excluded.session_id,
-        received_at = excluded.received_at";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+    ON CONFLICT (site_id, metric, report_id) DO NOTHING";
 
-/// Tuning of [`Sqlite`]; the defaults suit a small server.
+const EXISTING_SQL: &str = "SELECT id, page_id, form_factor, received_at, value
+    FROM reports WHERE site_id = ?1 AND metric = ?2 AND report_id = ?3";
+
+/// The filter shared by the raw-report reads of one aggregate.
+const RAW_FILTER: &str = "page_id = ?1 AND metric = ?2 AND value >= ?3 AND value < ?4
+    AND received_at >= ?5 AND received_at < ?6 AND (?7 = 255 OR form_factor = ?7)";
+
+/// Raw reports deleted per retention step, between write groups.
+const RETENTION_CHUNK: usize = 5_000;
+/// How often the writer wakes up when idle, to start retention on time.
+const TICK: Duration = Duration::from_secs(30);
+
+/// Tuning and limits of [`Sqlite`]; the defaults suit a small server.
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
-    /// Beacons that may wait for the writer before handlers wait to enqueue
-    /// (backpressure instead of unbounded memory).
+    /// Beacons that may wait for the writer; past that inserts fail with
+    /// [`StoreError::Overloaded`].
     pub queue_len: usize,
     /// Most beacons committed in one transaction.
     pub max_group: usize,
     /// Read connections kept open for reuse.
     pub max_idle_readers: usize,
+    /// Days of reports kept, today included.
+    pub retention_days: u32,
+    /// Distinct page keys per site; reports of further pages are kept
+    /// under the page key [`OTHER_PAGE`].
+    pub max_pages_per_site: u32,
+    /// Distinct sites; beacons of further sites are refused. 0: no limit.
+    pub max_sites: u32,
+    /// fsync every commit (`synchronous = FULL`): survives power loss, not
+    /// only a crash of the process, at a cost in throughput.
+    pub fsync: bool,
 }
 
 impl Default for SqliteOptions {
@@ -84,118 +197,335 @@ impl Default for SqliteOptions {
             queue_len: 4096,
             max_group: 1024,
             max_idle_readers: 4,
+            retention_days: 35,
+            max_pages_per_site: 10_000,
+            max_sites: 0,
+            fsync: false,
         }
     }
 }
 
 /// A SQLite-backed [`Store`]. Cheap to clone; all clones share the writer.
+/// Dropping the last clone stops the writer as [`Store::close`] does, but
+/// without waiting for it.
 #[derive(Clone)]
 pub struct Sqlite {
-    inner: Arc<Inner>,
+    inner: Arc<Handle>,
 }
 
-struct Inner {
-    path: PathBuf,
-    /// `None` once closed. Inserts take a read lock only to clone it.
-    tx: RwLock<Option<mpsc::Sender<Insert>>>,
+/// Owned by the `Sqlite` clones only: when they are gone, the queue's
+/// sender is dropped and the writer finishes (and so does the
+/// checkpointer, whose sender goes too).
+struct Handle {
+    /// `None` once closed.
+    tx: RwLock<Option<SyncSender<Insert>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer and the readers share.
+struct Shared {
+    path: PathBuf,
+    queue_len: usize,
+    queue_depth: AtomicI64,
+    writer_alive: AtomicBool,
+    state: RwLock<State>,
     idle_readers: Mutex<Vec<Connection>>,
+    /// Exact p75s found in raw reports, by series and span, with the
+    /// series' version then: valid while the series has not changed.
+    exact_cache: Mutex<HashMap<ExactKey, (u64, f64)>>,
     max_idle_readers: usize,
+}
+
+/// Names and ids, aggregates, the retention cut-off: changed by the writer
+/// only, together with its commits.
+struct State {
+    catalog: Catalog,
+    cells: Cells,
+    /// Nothing received before this is answered.
+    cutoff_ms: i64,
 }
 
 /// One beacon's reports, and where to say they are committed.
 struct Insert {
     reports: Vec<Report>,
-    ack: oneshot::Sender<Result<(), StoreError>>,
+    ack: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
+#[derive(Debug, Default)]
+struct Catalog {
+    by_name: HashMap<String, u32>,
+    sites: HashMap<u32, SiteEntry>,
+    /// Page id to (site id, page key).
+    pages: HashMap<u32, (u32, String)>,
+}
+
+#[derive(Debug, Default)]
+struct SiteEntry {
+    name: String,
+    /// Page keys (not the overflow page) to ids.
+    pages: HashMap<String, u32>,
+    /// The [`OTHER_PAGE`] page, once needed.
+    other: Option<u32>,
+}
+
+impl SiteEntry {
+    fn page_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pages.values().copied().chain(self.other)
+    }
+}
+
+impl Catalog {
+    fn add_site(&mut self, id: u32, name: String) {
+        self.by_name.insert(name.clone(), id);
+        self.sites.entry(id).or_default().name = name;
+    }
+
+    fn add_page(&mut self, id: u32, site: u32, page: String) {
+        let Some(entry) = self.sites.get_mut(&site) else {
+            tracing::warn!(page_id = id, site_id = site, "page of an unknown site, skipped");
+            return;
+        };
+        if page == OTHER_PAGE {
+            entry.other = Some(id);
+        } else {
+            entry.pages.insert(page.clone(), id);
+        }
+        self.pages.insert(id, (site, page));
+    }
+
+    fn remove_page(&mut self, id: u32) {
+        if let Some((site, page)) = self.pages.remove(&id) {
+            if let Some(entry) = self.sites.get_mut(&site) {
+                if entry.other == Some(id) {
+                    entry.other = None;
+                } else {
+                    entry.pages.remove(&page);
+                }
+            }
+        }
+    }
+
+    fn remove_site(&mut self, id: u32) {
+        if let Some(entry) = self.sites.remove(&id) {
+            self.by_name.remove(&entry.name);
+        }
+    }
+
+    fn page_id(&self, site: u32, page: &str) -> Option<u32> {
+        let entry = self.sites.get(&site)?;
+        if page == OTHER_PAGE {
+            entry.other
+        } else {
+            entry.pages.get(page).copied()
+        }
+    }
+}
+
+/// Sites and pages created by the transaction being written.
+#[derive(Default)]
+struct NewIds {
+    sites: Vec<(u32, String)>,
+    site_ids: HashMap<String, u32>,
+    pages: Vec<(u32, u32, String)>,
+    page_ids: HashMap<(u32, String), u32>,
+    new_pages_per_site: HashMap<u32, u32>,
+}
+
+/// A change to the aggregates, applied once its transaction is committed.
+enum Delta {
+    Add(Place, f64),
+    Remove(Place, f64),
 }
 
 impl Sqlite {
     /// Opens (creating if needed) `vitalsign.db` in `data_dir`, creating the
     /// directory too.
-    pub fn open_in_dir(data_dir: &Path) -> Result<Sqlite, StoreError> {
+    pub fn open_in_dir(data_dir: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
-        Sqlite::open(data_dir.join(DB_FILE_NAME), SqliteOptions::default())
+        Sqlite::open(data_dir.join(DB_FILE_NAME), options)
     }
 
     /// Opens (creating if needed) the database file at `path`, brings its
-    /// schema up to date and starts the writer thread.
+    /// schema up to date, loads or rebuilds the aggregates, applies the
+    /// retention and starts the writer thread.
     pub fn open(path: impl Into<PathBuf>, options: SqliteOptions) -> Result<Sqlite, StoreError> {
         let path = path.into();
-        let mut conn = open_connection(&path, false)?;
+        let mut conn = open_connection(&path, Role::Writer { fsync: options.fsync })?;
         migrate(&mut conn, &path)?;
 
-        let (tx, rx) = mpsc::channel(options.queue_len.max(1));
-        let max_group = options.max_group.max(1);
-        let writer = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, rx, max_group))
-            .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        let started = Instant::now();
+        let catalog = load_catalog(&conn)?;
+        let (cutoff_ms, horizon_ms) = retention_bounds(now_ms(), options.retention_days);
+        let mut cells = Cells::new(horizon_ms);
+        let clean = conn
+            .query_row("SELECT value FROM meta WHERE key = 'aggregates_clean'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            == Some(1);
+        let loaded = if clean {
+            load_aggregates(&conn, &catalog, &mut cells)
+        } else {
+            Ok(0)
+        };
+        match loaded {
+            Ok(n) if clean => {
+                tracing::info!(
+                    cells = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "loaded aggregates"
+                );
+            }
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(error = %e, "saved aggregates unreadable, rebuilding them");
+                } else {
+                    tracing::info!("last run did not shut down cleanly, rebuilding aggregates");
+                }
+                cells = Cells::new(horizon_ms);
+                conn.execute("DELETE FROM aggregates", [])?;
+                let n = rebuild_aggregates(&conn, &catalog, &mut cells)?;
+                cells.mark_all_dirty();
+                tracing::info!(
+                    reports = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "rebuilt aggregates from raw reports"
+                );
+            }
+        }
+        cells.start_rolling(now_ms());
+        // From now on the saved aggregates are stale until saved at close.
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('aggregates_clean', 0)
+             ON CONFLICT (key) DO UPDATE SET value = 0",
+            [],
+        )?;
 
+        let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_len.max(1));
+        let shared = Arc::new(Shared {
+            path,
+            queue_len: options.queue_len.max(1),
+            queue_depth: AtomicI64::new(0),
+            writer_alive: AtomicBool::new(true),
+            state: RwLock::new(State {
+                catalog,
+                cells,
+                cutoff_ms,
+            }),
+            idle_readers: Mutex::new(Vec::new()),
+            exact_cache: Mutex::new(HashMap::new()),
+            max_idle_readers: options.max_idle_readers,
+        });
+        let mut writer = Writer {
+            conn,
+            shared: shared.clone(),
+            options,
+            retention: None,
+            retention_hour: i64::MIN,
+            last_checkpoint: Instant::now(),
+            rolled_hour: Resolution::Hour.bucket(now_ms()),
+        };
+        writer.start_retention(now_ms())?;
+        while writer.retention.is_some() {
+            writer.retention_step()?;
+        }
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        let checkpointer = start_checkpointer(&shared.path)?;
         Ok(Sqlite {
-            inner: Arc::new(Inner {
-                path,
+            inner: Arc::new(Handle {
                 tx: RwLock::new(Some(tx)),
-                writer: Mutex::new(Some(writer)),
-                idle_readers: Mutex::new(Vec::new()),
-                max_idle_readers: options.max_idle_readers,
+                writer: Mutex::new(Some(handle)),
+                checkpointer: Mutex::new(Some(checkpointer)),
+                shared,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.shared.path
     }
 }
 
-impl Inner {
-    /// Runs `f` on a pooled read connection (blocking).
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let idle = self
-            .idle_readers
-            .lock()
-            .expect("reader pool poisoned")
-            .pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => open_connection(&self.path, true)?,
-        };
-        let result = f(&conn);
-        let mut pool = self.idle_readers.lock().expect("reader pool poisoned");
-        if pool.len() < self.max_idle_readers {
-            pool.push(conn);
-        }
-        result
-    }
+/// How often the checkpointer thread copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the writer itself checkpoints, between two groups. Its
+/// checkpoint has little left to copy (the checkpointer thread did most),
+/// but, no commit running meanwhile, it can finish: then the next commit
+/// starts the WAL over instead of growing it without end.
+const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints in a thread of their own, so that the writer never waits
+/// for one (a checkpoint fsyncs; inside a commit it would stall every
+/// beacon of the group). PASSIVE: it copies what it can without blocking
+/// the writer or readers.
+fn start_checkpointer(path: &Path) -> Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>), StoreError> {
+    let conn = open_connection(path, Role::Checkpointer)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start checkpoint thread: {e}")))?;
+    Ok((stop, handle))
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+#[derive(Clone, Copy)]
+enum Role {
+    Writer { fsync: bool },
+    Checkpointer,
+    Reader,
+}
+
+fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.to_owned(),
         source,
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     // WAL: readers do not block the writer nor it them. NORMAL: a commit
-    // survives a crash of this process (not of the OS), and costs no fsync
-    // per commit; the WAL is synced at checkpoints.
+    // survives a crash of this process (it is in the WAL), but not of the
+    // OS; FULL also fsyncs each commit.
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
         .map_err(open_err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(open_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(open_err)?;
-    if read_only {
-        conn.pragma_update(None, "query_only", true)
-            .map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+    match role {
+        Role::Writer { fsync } => {
+            let sync = if fsync { "FULL" } else { "NORMAL" };
+            conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
+            conn.pragma_update(None, "cache_size", -65_536).map_err(open_err)?;
+            // The checkpointer thread keeps the WAL short; this is only a
+            // safety net should it fall behind (400 MB of 4 KiB pages).
+            conn.pragma_update(None, "wal_autocheckpoint", 100_000)
+                .map_err(open_err)?;
+            conn.pragma_update(None, "journal_size_limit", 64 << 20)
+                .map_err(open_err)?;
+        }
+        Role::Checkpointer => {
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        }
+        Role::Reader => {
+            conn.pragma_update(None, "query_only", true).map_err(open_err)?;
+            conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
+            // Reads through a memory map: index look-ups without a system
+            // call per page, sharing the OS page cache.
+            conn.pragma_update(None, "mmap_size", 1i64 << 30).map_err(open_err)?;
+        }
     }
+    conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
 
@@ -218,146 +548,1159 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The writer thread: group commits until every sender is gone (close, or
-/// the last `Sqlite` dropped) and the queue is empty.
-fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Insert>, max_group: usize) {
-    let mut group = Vec::with_capacity(max_group);
-    while let Some(first) = rx.blocking_recv() {
-        group.push(first);
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        commit_group(&mut conn, &mut group);
-    }
-    tracing::debug!("sqlite writer finished");
+/// `(cutoff, hour horizon)`: reports received before `cutoff` are past the
+/// retention; hourly cells are kept from the horizon on.
+fn retention_bounds(now: i64, retention_days: u32) -> (i64, i64) {
+    let today = Resolution::Day.floor(now);
+    let cutoff = today - (retention_days.max(1) as i64 - 1) * DAY_MS;
+    (cutoff, (today - HOURLY_DAYS * DAY_MS).max(cutoff))
 }
 
-/// Writes each queued beacon under its own savepoint (so one failing beacon
-/// does not fail the others), commits once, then acknowledges each.
-fn commit_group(conn: &mut Connection, group: &mut Vec<Insert>) {
-    let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(group.len());
-    let committed = (|| -> Result<(), rusqlite::Error> {
-        let mut tx = conn.transaction()?;
-        for insert in group.iter() {
-            let mut sp = tx.savepoint()?;
-            match insert_reports(&sp, &insert.reports) {
-                Ok(()) => {
-                    sp.commit()?;
-                    results.push(Ok(()));
-                }
-                Err(e) => {
-                    sp.rollback()?;
-                    tracing::error!(error = %e, "cannot store a beacon");
-                    results.push(Err(StoreError::Sqlite(e)));
-                }
-            }
-        }
-        tx.commit()
-    })();
-    match committed {
-        Ok(()) => {
-            for (insert, result) in group.drain(..).zip(results) {
-                // The handler may have given up (client gone); nothing to do.
-                let _ = insert.ack.send(result);
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
-            let msg = e.to_string();
-            for insert in group.drain(..) {
-                let _ = insert
-                    .ack
-                    .send(Err(StoreError::Internal(format!("commit failed: {msg}"))));
-            }
-        }
+fn metric_code(m: MetricName) -> i64 {
+    MetricName::ALL.iter().position(|&x| x == m).unwrap_or(0) as i64
+}
+
+fn metric_from_code(code: i64) -> Option<MetricName> {
+    MetricName::ALL.get(usize::try_from(code).ok()?).copied()
+}
+
+fn nav_code(n: NavigationType) -> i64 {
+    NavigationType::ALL.iter().position(|&x| x == n).unwrap_or(0) as i64
+}
+
+fn nav_from_code(code: i64) -> NavigationType {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NavigationType::ALL.get(i).copied())
+        .unwrap_or(NavigationType::Navigate)
+}
+
+fn resolution_code(r: Resolution) -> i64 {
+    match r {
+        Resolution::Hour => 0,
+        Resolution::Day => 1,
     }
 }
 
-fn insert_reports(conn: &Connection, reports: &[Report]) -> Result<(), rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(INSERT_SQL)?;
+fn load_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
+    let mut catalog = Catalog::default();
+    let mut stmt = conn.prepare("SELECT id, site FROM sites")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        catalog.add_site(row.get(0)?, row.get(1)?);
+    }
+    let mut stmt = conn.prepare("SELECT id, site_id, page FROM pages")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        catalog.add_page(row.get(0)?, row.get(1)?, row.get(2)?);
+    }
+    Ok(catalog)
+}
+
+fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT page_id, metric, form_factor, resolution, bucket, good,
+                needs_improvement, poor, sketch FROM aggregates",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    let corrupt = |what: &str| StoreError::Internal(format!("saved aggregate {what}"));
+    while let Some(row) = rows.next()? {
+        let page: u32 = row.get(0)?;
+        let Some(&(site, _)) = catalog.pages.get(&page) else {
+            continue;
+        };
+        let metric = metric_from_code(row.get(1)?).ok_or_else(|| corrupt("has an unknown metric"))?;
+        let resolution = match row.get::<_, i64>(3)? {
+            0 => Resolution::Hour,
+            1 => Resolution::Day,
+            _ => return Err(corrupt("has an unknown resolution")),
+        };
+        let blob = row.get_ref(8)?.as_blob().map_err(|_| corrupt("sketch is not a blob"))?;
+        let sketch = Sketch::from_bytes(blob).ok_or_else(|| corrupt("sketch is malformed"))?;
+        let count = |i| -> Result<u64, StoreError> {
+            u64::try_from(row.get::<_, i64>(i)?).map_err(|_| corrupt("has a negative count"))
+        };
+        let ratings = RatingCounts {
+            good: count(5)?,
+            needs_improvement: count(6)?,
+            poor: count(7)?,
+        };
+        if ratings.total() != sketch.count() {
+            return Err(corrupt("counts disagree"));
+        }
+        let base = BaseCell {
+            page,
+            metric,
+            ff: row.get(2)?,
+            resolution,
+            bucket: row.get(4)?,
+            cell: None,
+        };
+        if resolution == Resolution::Hour && resolution.start(base.bucket) < cells.hour_horizon_ms() {
+            continue;
+        }
+        cells.load(site, &base, &Cell { ratings, sketch });
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn rebuild_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT page_id, metric, value, received_at, form_factor
+         FROM reports INDEXED BY reports_value",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let page: u32 = row.get(0)?;
+        let Some(&(site, _)) = catalog.pages.get(&page) else {
+            continue;
+        };
+        let Some(metric) = metric_from_code(row.get(1)?) else {
+            continue;
+        };
+        let place = Place {
+            site,
+            page,
+            metric,
+            ff: row.get(4)?,
+            received_at_ms: row.get(3)?,
+        };
+        cells.add(&place, row.get(2)?);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    options: SqliteOptions,
+    /// The cut-off of a retention pass under way.
+    retention: Option<i64>,
+    /// The clock hour of the last retention pass.
+    retention_hour: i64,
+    last_checkpoint: Instant,
+    /// The clock hour the rolling window merges were last moved to.
+    rolled_hour: i64,
+}
+
+impl Writer {
+    /// Group commits until every sender is gone (close, or the last
+    /// `Sqlite` dropped) and the queue is empty; then saves the aggregates.
+    fn run(mut self, rx: Receiver<Insert>) {
+        let mut group = Vec::with_capacity(self.options.max_group);
+        loop {
+            let wait = if self.retention.is_some() {
+                Duration::from_millis(1)
+            } else {
+                TICK
+            };
+            match rx.recv_timeout(wait) {
+                Ok(first) => {
+                    group.push(first);
+                    while group.len() < self.options.max_group {
+                        match rx.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.shared.queue_depth.fetch_sub(group.len() as i64, Ordering::Relaxed);
+                    self.commit_group(&mut group);
+                    if self.last_checkpoint.elapsed() >= WRITER_CHECKPOINT_EVERY {
+                        self.last_checkpoint = Instant::now();
+                        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Err(e) = self.maintain() {
+                tracing::error!(error = %e, "retention failed");
+                self.retention = None;
+            }
+        }
+        if let Err(e) = self.save_aggregates() {
+            tracing::error!(error = %e, "cannot save aggregates; they will be rebuilt at start-up");
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
+        self.shared.writer_alive.store(false, Ordering::Relaxed);
+        tracing::debug!("sqlite writer finished");
+    }
+
+    /// Writes each queued beacon, commits once, updates the aggregates,
+    /// then acknowledges each. An SQL error fails the whole group (nothing
+    /// of it is kept); a beacon refused by a limit fails alone.
+    fn commit_group(&mut self, group: &mut Vec<Insert>) {
+        let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
+        let mut deltas = Vec::new();
+        let mut new_ids = NewIds::default();
+        let shared = &self.shared;
+        let options = &self.options;
+        let committed = (|| -> Result<(), StoreError> {
+            let tx = self.conn.transaction()?;
+            {
+                let state = shared.state.read().expect("state lock poisoned");
+                for insert in group.iter() {
+                    results.push(write_beacon(
+                        &tx,
+                        &state.catalog,
+                        options,
+                        &mut new_ids,
+                        &insert.reports,
+                        &mut deltas,
+                    )?);
+                }
+            }
+            let mut state = shared.state.write().expect("state lock poisoned");
+            tx.commit()?;
+            let state = &mut *state;
+            for (id, name) in new_ids.sites.drain(..) {
+                state.catalog.add_site(id, name);
+            }
+            for (id, site, page) in new_ids.pages.drain(..) {
+                state.catalog.add_page(id, site, page);
+            }
+            for delta in deltas.drain(..) {
+                match delta {
+                    Delta::Add(place, value) => state.cells.add(&place, value),
+                    Delta::Remove(place, value) => {
+                        if !state.cells.remove(&place, value) {
+                            tracing::error!(?place, value, "replaced value missing from aggregates");
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match committed {
+            Ok(()) => {
+                for (insert, result) in group.drain(..).zip(results) {
+                    // The handler may have given up (client gone); nothing to do.
+                    let _ = insert.ack.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
+                let msg = e.to_string();
+                for insert in group.drain(..) {
+                    let _ = insert
+                        .ack
+                        .send(Err(StoreError::Internal(format!("commit failed: {msg}"))));
+                }
+            }
+        }
+    }
+
+    /// Moves the rolling window merges when the hour changes, starts an
+    /// hourly retention pass, and advances a pass under way by one chunk.
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        let now = now_ms();
+        if Resolution::Hour.bucket(now) != self.rolled_hour {
+            self.rolled_hour = Resolution::Hour.bucket(now);
+            let started = Instant::now();
+            self.shared
+                .state
+                .write()
+                .expect("state lock poisoned")
+                .cells
+                .advance(now);
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "moved rolling windows");
+        }
+        if self.retention.is_none() && Resolution::Hour.bucket(now) != self.retention_hour {
+            self.start_retention(now)?;
+        }
+        if self.retention.is_some() {
+            self.retention_step()?;
+        }
+        Ok(())
+    }
+
+    /// Drops what is past the retention from memory and the saved
+    /// aggregates at once; raw reports follow in [`Writer::retention_step`].
+    fn start_retention(&mut self, now: i64) -> Result<(), StoreError> {
+        self.retention_hour = Resolution::Hour.bucket(now);
+        let (cutoff, horizon) = retention_bounds(now, self.options.retention_days);
+        {
+            let mut state = self.shared.state.write().expect("state lock poisoned");
+            state.cutoff_ms = state.cutoff_ms.max(cutoff);
+            state.cells.prune(Resolution::Day.bucket(cutoff), horizon);
+        }
+        self.conn.execute(
+            "DELETE FROM aggregates WHERE (resolution = 1 AND bucket < ?1)
+                OR (resolution = 0 AND bucket < ?2)",
+            params![Resolution::Day.bucket(cutoff), Resolution::Hour.bucket(horizon)],
+        )?;
+        self.retention = Some(cutoff);
+        Ok(())
+    }
+
+    /// Deletes one chunk of raw reports past the retention; when none are
+    /// left, pages and sites without reports.
+    fn retention_step(&mut self) -> Result<(), StoreError> {
+        let Some(cutoff) = self.retention else {
+            return Ok(());
+        };
+        let deleted = self.conn.execute(
+            "DELETE FROM reports WHERE id IN
+                (SELECT id FROM reports WHERE received_at < ?1 LIMIT ?2)",
+            params![cutoff, RETENTION_CHUNK as i64],
+        )?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "retention: deleted old reports");
+            return Ok(());
+        }
+        self.retention = None;
+        let tx = self.conn.transaction()?;
+        let pages: Vec<u32> = tx
+            .prepare(
+                "DELETE FROM pages WHERE NOT EXISTS
+                    (SELECT 1 FROM reports WHERE reports.page_id = pages.id)
+                 RETURNING id",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let sites: Vec<u32> = tx
+            .prepare(
+                "DELETE FROM sites WHERE NOT EXISTS
+                    (SELECT 1 FROM pages WHERE pages.site_id = sites.id)
+                 RETURNING id",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut state = self.shared.state.write().expect("state lock poisoned");
+        tx.commit()?;
+        for &p in &pages {
+            state.catalog.remove_page(p);
+        }
+        for &s in &sites {
+            state.catalog.remove_site(s);
+        }
+        drop(state);
+        if !pages.is_empty() || !sites.is_empty() {
+            tracing::info!(
+                pages = pages.len(),
+                sites = sites.len(),
+                "retention: removed pages and sites without reports"
+            );
+        }
+        Ok(())
+    }
+
+    /// Saves the cells changed since start-up and marks the saved
+    /// aggregates up to date.
+    fn save_aggregates(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let changed = self
+            .shared
+            .state
+            .write()
+            .expect("state lock poisoned")
+            .cells
+            .take_changed_base_cells();
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare(
+                "INSERT OR REPLACE INTO aggregates (page_id, metric, form_factor, resolution,
+                    bucket, good, needs_improvement, poor, sketch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut delete = tx.prepare(
+                "DELETE FROM aggregates WHERE page_id = ?1 AND metric = ?2
+                    AND form_factor = ?3 AND resolution = ?4 AND bucket = ?5",
+            )?;
+            for b in &changed {
+                let key = params![
+                    b.page,
+                    metric_code(b.metric),
+                    b.ff,
+                    resolution_code(b.resolution),
+                    b.bucket
+                ];
+                match &b.cell {
+                    Some(c) => upsert.execute(params![
+                        b.page,
+                        metric_code(b.metric),
+                        b.ff,
+                        resolution_code(b.resolution),
+                        b.bucket,
+                        c.ratings.good as i64,
+                        c.ratings.needs_improvement as i64,
+                        c.ratings.poor as i64,
+                        c.sketch.to_bytes()
+                    ])?,
+                    None => delete.execute(key)?,
+                };
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('aggregates_clean', 1)
+             ON CONFLICT (key) DO UPDATE SET value = 1",
+            [],
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            cells = changed.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "saved aggregates"
+        );
+        Ok(())
+    }
+}
+
+/// Writes one beacon's reports inside the group's transaction, creating
+/// its site and page ids as needed. `Ok(Err(_))`: this beacon is refused
+/// (nothing of it written); `Err(_)`: the transaction failed.
+fn write_beacon(
+    tx: &Connection,
+    catalog: &Catalog,
+    options: &SqliteOptions,
+    new_ids: &mut NewIds,
+    reports: &[Report],
+    deltas: &mut Vec<Delta>,
+) -> Result<Result<Inserted, StoreError>, StoreError> {
+    let mut inserted = Inserted::default();
+    // A beacon's reports share site and page; resolve them once.
+    let mut ids: Option<(&str, &str, u32, u32)> = None;
     for r in reports {
-        stmt.execute(params![
-            r.site,
-            r.page,
-            r.metric.as_str(),
+        let (site, page) = match ids {
+            Some((s, p, site, page)) if s == r.site && p == r.page => (site, page),
+            _ => {
+                let site = match site_id(tx, catalog, options, new_ids, &r.site)? {
+                    Ok(id) => id,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let page = page_id(tx, catalog, options, new_ids, site, &r.page)?;
+                ids = Some((&r.site, &r.page, site, page));
+                (site, page)
+            }
+        };
+        let metric = metric_code(r.metric);
+        let ff = ff_code(r.form_factor);
+        let changed = tx.prepare_cached(INSERT_SQL)?.execute(params![
+            site,
+            page,
+            metric,
             r.report_id,
             r.value,
             r.delta,
-            r.rating.as_str(),
-            r.navigation_type.as_str(),
-            r.form_factor.map(|f| f.as_str()),
+            nav_code(r.navigation_type),
+            ff,
             r.page_view_id,
             r.session_id,
             r.received_at_ms,
         ])?;
+        if changed == 1 {
+            inserted.new += 1;
+            let place = Place {
+                site,
+                page,
+                metric: r.metric,
+                ff,
+                received_at_ms: r.received_at_ms,
+            };
+            deltas.push(Delta::Add(place, r.value));
+            continue;
+        }
+        // A re-report: it replaces the value and keeps the first report's
+        // page, form factor and time, so its aggregate cell stays the same.
+        let (row, old_page, old_ff, old_at, old_value): (i64, u32, u8, i64, f64) = tx
+            .prepare_cached(EXISTING_SQL)?
+            .query_row(params![site, metric, r.report_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })?;
+        tx.prepare_cached("UPDATE reports SET value = ?1, delta = ?2 WHERE id = ?3")?
+            .execute(params![r.value, r.delta, row])?;
+        let place = Place {
+            site,
+            page: old_page,
+            metric: r.metric,
+            ff: old_ff,
+            received_at_ms: old_at,
+        };
+        deltas.push(Delta::Remove(place, old_value));
+        deltas.push(Delta::Add(place, r.value));
+        inserted.replaced += 1;
+    }
+    Ok(Ok(inserted))
+}
+
+fn site_id(
+    tx: &Connection,
+    catalog: &Catalog,
+    options: &SqliteOptions,
+    new_ids: &mut NewIds,
+    site: &str,
+) -> Result<Result<u32, StoreError>, StoreError> {
+    if let Some(&id) = catalog.by_name.get(site).or_else(|| new_ids.site_ids.get(site)) {
+        return Ok(Ok(id));
+    }
+    let count = catalog.sites.len() + new_ids.sites.len();
+    if options.max_sites > 0 && count >= options.max_sites as usize {
+        return Ok(Err(StoreError::TooManySites {
+            site: site.to_owned(),
+            limit: options.max_sites,
+        }));
+    }
+    let id: u32 = tx
+        .prepare_cached("INSERT INTO sites (site) VALUES (?1) RETURNING id")?
+        .query_row([site], |r| r.get(0))?;
+    new_ids.sites.push((id, site.to_owned()));
+    new_ids.site_ids.insert(site.to_owned(), id);
+    Ok(Ok(id))
+}
+
+/// The page's id; past the page cap, the site's [`OTHER_PAGE`] id.
+fn page_id(
+    tx: &Connection,
+    catalog: &Catalog,
+    options: &SqliteOptions,
+    new_ids: &mut NewIds,
+    site: u32,
+    page: &str,
+) -> Result<u32, StoreError> {
+    if let Some(id) = catalog.page_id(site, page) {
+        return Ok(id);
+    }
+    let key = (site, page.to_owned());
+    if let Some(&id) = new_ids.page_ids.get(&key) {
+        return Ok(id);
+    }
+    let known = catalog.sites.get(&site).map_or(0, |s| s.pages.len());
+    let added = new_ids.new_pages_per_site.get(&site).copied().unwrap_or(0) as usize;
+    if page != OTHER_PAGE && known + added >= options.max_pages_per_site as usize {
+        return page_id(tx, catalog, options, new_ids, site, OTHER_PAGE);
+    }
+    let id: u32 = tx
+        .prepare_cached("INSERT INTO pages (site_id, page) VALUES (?1, ?2) RETURNING id")?
+        .query_row(params![site, page], |r| r.get(0))?;
+    new_ids.pages.push((id, site, page.to_owned()));
+    new_ids.page_ids.insert(key, id);
+    if page != OTHER_PAGE {
+        *new_ids.new_pages_per_site.entry(site).or_default() += 1;
+    }
+    Ok(id)
+}
+
+impl Shared {
+    /// A read connection from the pool, or a new one.
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle_readers.lock().expect("reader pool poisoned").pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => open_connection(&self.path, Role::Reader),
+        }
+    }
+
+    /// Returns a read connection to the pool (never one left inside a
+    /// transaction).
+    fn give_back(&self, conn: Connection) {
+        let mut pool = self.idle_readers.lock().expect("reader pool poisoned");
+        if pool.len() < self.max_idle_readers && conn.is_autocommit() {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs `f` on a pooled read connection (blocking).
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.take_reader()?;
+        let result = f(&conn);
+        self.give_back(conn);
+        result
+    }
+
+    /// Starts a read transaction whose snapshot matches the aggregates in
+    /// memory: taken under the state lock, which the writer holds while it
+    /// commits and updates them.
+    fn snapshot<'c>(
+        &self,
+        conn: &'c Connection,
+    ) -> Result<(rusqlite::Transaction<'c>, RwLockReadGuard<'_, State>), StoreError> {
+        let state = self.state.read().expect("state lock poisoned");
+        let tx = conn.unchecked_transaction()?;
+        // The snapshot starts with the first read of the database.
+        tx.query_row("SELECT count(*) FROM sites", [], |_| Ok(()))?;
+        Ok((tx, state))
+    }
+}
+
+/// The part of a span that the store still answers for.
+fn clamp(span: &Span, state: &State) -> Span {
+    let from_ms = match span.resolution {
+        Resolution::Day => state.cutoff_ms,
+        Resolution::Hour => state.cells.hour_horizon_ms().max(state.cutoff_ms),
+    };
+    let mut s = *span;
+    s.first = s.first.max(span.resolution.bucket(from_ms + span.resolution.ms() - 1));
+    s
+}
+
+/// How an aggregate's exact p75 is found.
+enum Exact {
+    Known(f64),
+    /// The `rank`-th smallest value of bin `key` of these pages.
+    Bin {
+        pages: Vec<u32>,
+        key: u32,
+        rank: u64,
+        count: u64,
+    },
+}
+
+struct Planned {
+    aggregate: Aggregate,
+    exact: Option<Exact>,
+    metric: MetricName,
+    ff: u8,
+    span: Span,
+    /// Where the result may be cached, and the series' version.
+    cache: Option<(ExactKey, u64)>,
+}
+
+type ExactKey = (Scope, MetricName, u8, Span);
+
+/// Most exact p75s kept; past that the cache starts over.
+const EXACT_CACHE_LEN: usize = 200_000;
+
+/// `page_cells`: the pages' cells of the same metric and span when they
+/// are at hand (their bins tell which pages a site's bin draws from).
+#[allow(clippy::too_many_arguments)]
+fn plan_exact(
+    state: &State,
+    scope: Scope,
+    site_pages: &[u32],
+    page_cells: Option<&[(u32, Cell)]>,
+    metric: MetricName,
+    ff: u8,
+    span: &Span,
+    cell: &Cell,
+) -> Option<Exact> {
+    Some(match cell.sketch.locate(75.0)? {
+        Located::Zero => Exact::Known(0.0),
+        Located::Bin {
+            key,
+            rank_in_bin,
+            bin_count,
+            ..
+        } => {
+            let pages = match (scope, page_cells) {
+                (Scope::Page(p), _) => vec![p],
+                (Scope::Site(_), Some(cells)) => cells
+                    .iter()
+                    .filter(|(_, c)| c.sketch.bin_count(key) > 0)
+                    .map(|&(p, _)| p)
+                    .collect(),
+                (Scope::Site(_), None) => site_pages
+                    .iter()
+                    .copied()
+                    .filter(|&p| state.cells.bin_count(Scope::Page(p), metric, ff, span, key) > 0)
+                    .collect(),
+            };
+            Exact::Bin {
+                pages,
+                key,
+                rank: rank_in_bin,
+                count: bin_count,
+            }
+        }
+    })
+}
+
+/// The values of bin `key` among the raw reports of `pages`, sorted.
+fn bin_values(
+    tx: &Connection,
+    pages: &[u32],
+    metric: MetricName,
+    ff: u8,
+    span: &Span,
+    key: u32,
+) -> Result<Vec<f64>, StoreError> {
+    let (lo, hi) = bin_bounds(key);
+    let mut stmt = tx.prepare_cached(&format!("SELECT value FROM reports WHERE {RAW_FILTER}"))?;
+    let mut values = Vec::new();
+    for &page in pages {
+        let mut rows = stmt.query(params![
+            page,
+            metric_code(metric),
+            lo,
+            hi,
+            span.start_ms(),
+            span.end_ms(),
+            ff
+        ])?;
+        while let Some(row) = rows.next()? {
+            values.push(row.get::<_, f64>(0)?);
+        }
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    Ok(values)
+}
+
+/// Exact-p75 look-ups past which a query uses a second connection (and
+/// core) for half of them.
+const PARALLEL_LOOKUPS: usize = 256;
+
+fn read_aggregates(shared: &Shared, conn: &Connection, q: &AggregateQuery) -> Result<Vec<Aggregate>, StoreError> {
+    // A large query may look up in parallel; the second connection's
+    // snapshot is taken under the same lock, so both see the same data.
+    let mut second = match (q.exact_p75, &q.pages) {
+        (true, PageScope::SiteAndPages) => Some(shared.take_reader()?),
+        _ => None,
+    };
+    let (tx, state) = shared.snapshot(conn)?;
+    if let Some(c) = &second {
+        c.execute_batch("BEGIN")?;
+        c.query_row("SELECT count(*) FROM sites", [], |_| Ok(()))?;
+    }
+    let metrics: &[MetricName] = if q.metrics.is_empty() {
+        &MetricName::ALL
+    } else {
+        &q.metrics
+    };
+    let ff = ff_selector(q.form_factor);
+    let mut sites: Vec<(u32, &SiteEntry)> = match &q.site {
+        Some(name) => state
+            .catalog
+            .by_name
+            .get(name)
+            .and_then(|id| state.catalog.sites.get(id).map(|s| (*id, s)))
+            .into_iter()
+            .collect(),
+        None => state.catalog.sites.iter().map(|(&id, s)| (id, s)).collect(),
+    };
+    sites.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let mut planned: Vec<Planned> = Vec::new();
+    for (site_id, site) in sites {
+        let site_pages: Vec<u32> = site.page_ids().collect();
+        let mut scopes: Vec<(Scope, Option<String>)> = Vec::new();
+        match &q.pages {
+            PageScope::Site => scopes.push((Scope::Site(site_id), None)),
+            PageScope::SiteAndPages => {
+                scopes.push((Scope::Site(site_id), None));
+                let mut pages: Vec<(&String, u32)> = site_pages
+                    .iter()
+                    .filter_map(|p| state.catalog.pages.get(p).map(|(_, name)| (name, *p)))
+                    .collect();
+                pages.sort();
+                scopes.extend(pages.into_iter().map(|(name, p)| (Scope::Page(p), Some(name.clone()))));
+            }
+            PageScope::Page(page) => {
+                if let Some(p) = state.catalog.page_id(site_id, page) {
+                    scopes.push((Scope::Page(p), Some(page.clone())));
+                }
+            }
+        }
+        for span in &q.spans {
+            let clamped = clamp(span, &state);
+            for &metric in metrics {
+                // Pages first: a site's exact p75 looks at their bins.
+                let mut page_cells: Vec<(u32, Cell)> = Vec::new();
+                let mut site_cell = None;
+                for (scope, _) in &scopes {
+                    let cell = state.cells.window(*scope, metric, ff, &clamped);
+                    match scope {
+                        Scope::Page(p) => page_cells.push((*p, cell)),
+                        Scope::Site(_) => site_cell = Some(cell),
+                    }
+                }
+                let all_pages = matches!(q.pages, PageScope::SiteAndPages);
+                let mut push = |scope: Scope, page: Option<String>, cell: Cell, page_cells: Option<&[(u32, Cell)]>| {
+                    if cell.is_empty() {
+                        return;
+                    }
+                    let mut cache = None;
+                    let exact = if q.exact_p75 {
+                        let key: ExactKey = (scope, metric, ff, clamped);
+                        let version = state.cells.version(scope, metric, ff);
+                        let cached = shared
+                            .exact_cache
+                            .lock()
+                            .expect("cache lock poisoned")
+                            .get(&key)
+                            .copied();
+                        match cached {
+                            Some((v, p75)) if v == version => Some(Exact::Known(p75)),
+                            _ => {
+                                cache = Some((key, version));
+                                plan_exact(&state, scope, &site_pages, page_cells, metric, ff, &clamped, &cell)
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    planned.push(Planned {
+                        aggregate: Aggregate {
+                            key: AggregateKey {
+                                site: site.name.clone(),
+                                page,
+                                metric,
+                                form_factor: q.form_factor,
+                            },
+                            span: *span,
+                            cell,
+                            p75: None,
+                        },
+                        exact,
+                        metric,
+                        ff,
+                        span: clamped,
+                        cache,
+                    });
+                };
+                if let Some(cell) = site_cell {
+                    push(Scope::Site(site_id), None, cell, all_pages.then_some(&page_cells[..]));
+                }
+                for ((scope, page), (_, cell)) in scopes
+                    .iter()
+                    .filter(|(s, _)| matches!(s, Scope::Page(_)))
+                    .zip(page_cells)
+                {
+                    push(*scope, page.clone(), cell, None);
+                }
+            }
+        }
+    }
+    drop(state);
+
+    let planned_at = Instant::now();
+    let lookups = planned
+        .iter()
+        .filter(|p| matches!(p.exact, Some(Exact::Bin { .. })))
+        .count();
+    match second.take() {
+        Some(c2) if lookups >= PARALLEL_LOOKUPS => {
+            let mid = planned.len() / 2;
+            let (a, b) = planned.split_at_mut(mid);
+            let (c2, other) = std::thread::scope(|s| {
+                let other = s.spawn(move || {
+                    let r = resolve_exact(&c2, b);
+                    (c2, r)
+                });
+                let mine = resolve_exact(&tx, a);
+                let (c2, theirs) = other.join().expect("look-up thread panicked");
+                (c2, mine.and(theirs))
+            });
+            let _ = c2.execute_batch("ROLLBACK");
+            shared.give_back(c2);
+            other?;
+        }
+        Some(c2) => {
+            let _ = c2.execute_batch("ROLLBACK");
+            shared.give_back(c2);
+            resolve_exact(&tx, &mut planned)?;
+        }
+        None => resolve_exact(&tx, &mut planned)?,
+    }
+    let mut cache = shared.exact_cache.lock().expect("cache lock poisoned");
+    if cache.len() > EXACT_CACHE_LEN {
+        cache.clear();
+    }
+    for p in &planned {
+        if let (Some((key, version)), Some(p75)) = (p.cache, p.aggregate.p75) {
+            cache.insert(key, (version, p75));
+        }
+    }
+    drop(cache);
+    tracing::debug!(
+        aggregates = planned.len(),
+        lookups,
+        lookup_ms = planned_at.elapsed().as_secs_f64() * 1000.0,
+        "read aggregates"
+    );
+    Ok(planned.into_iter().map(|p| p.aggregate).collect())
+}
+
+/// Finds the exact p75 of each planned aggregate in the raw reports.
+fn resolve_exact(conn: &Connection, planned: &mut [Planned]) -> Result<(), StoreError> {
+    let mut nth = conn.prepare_cached(&format!(
+        "SELECT value FROM reports WHERE {RAW_FILTER} ORDER BY value LIMIT 1 OFFSET ?8"
+    ))?;
+    for p in planned.iter_mut() {
+        p.aggregate.p75 = match &p.exact {
+            None => None,
+            Some(Exact::Known(v)) => Some(*v),
+            Some(Exact::Bin {
+                pages,
+                key,
+                rank,
+                count,
+            }) => {
+                let (key, rank, count) = (*key, *rank, *count);
+                let found = if let [page] = pages[..] {
+                    let (lo, hi) = bin_bounds(key);
+                    nth.query_row(
+                        params![
+                            page,
+                            metric_code(p.metric),
+                            lo,
+                            hi,
+                            p.span.start_ms(),
+                            p.span.end_ms(),
+                            p.ff,
+                            rank as i64 - 1
+                        ],
+                        |r| r.get::<_, f64>(0),
+                    )
+                    .optional()?
+                } else {
+                    let values = bin_values(conn, pages, p.metric, p.ff, &p.span, key)?;
+                    if values.len() as u64 == count {
+                        values.get(rank as usize - 1).copied()
+                    } else {
+                        None
+                    }
+                };
+                if found.is_none() {
+                    tracing::error!(key = ?p.aggregate.key, "raw reports disagree with aggregates; p75 from the sketch");
+                }
+                Some(found.unwrap_or_else(|| bin_value(key)))
+            }
+        };
     }
     Ok(())
 }
 
-fn read_summary(conn: &Connection, query: &SummaryQuery) -> Result<Summary, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT site, page, metric, value FROM metric_reports
-         WHERE ?1 IS NULL OR site = ?1",
+fn read_count_at_or_below(
+    shared: &Shared,
+    conn: &Connection,
+    key: &AggregateKey,
+    span: &Span,
+    threshold: f64,
+) -> Result<u64, StoreError> {
+    if threshold.is_nan() || threshold < 0.0 {
+        return Ok(0);
+    }
+    let (tx, state) = shared.snapshot(conn)?;
+    let Some(&site) = state.catalog.by_name.get(&key.site) else {
+        return Ok(0);
+    };
+    let site_pages: Vec<u32> = state
+        .catalog
+        .sites
+        .get(&site)
+        .map(|s| s.page_ids().collect())
+        .unwrap_or_default();
+    let scope = match &key.page {
+        None => Scope::Site(site),
+        Some(page) => match state.catalog.page_id(site, page) {
+            Some(p) => Scope::Page(p),
+            None => return Ok(0),
+        },
+    };
+    let ff = ff_selector(key.form_factor);
+    let span = clamp(span, &state);
+    let cell = state.cells.window(scope, key.metric, ff, &span);
+    if threshold == 0.0 || threshold.is_infinite() {
+        return Ok(if threshold == 0.0 {
+            cell.sketch.zero_count()
+        } else {
+            cell.count()
+        });
+    }
+    let bin = bin_of(threshold);
+    let below: u64 = cell.sketch.zero_count()
+        + cell
+            .sketch
+            .bins()
+            .iter()
+            .take_while(|&&(k, _)| k < bin)
+            .map(|&(_, n)| n)
+            .sum::<u64>();
+    if cell.sketch.bin_count(bin) == 0 {
+        return Ok(below);
+    }
+    let pages: Vec<u32> = match scope {
+        Scope::Page(p) => vec![p],
+        Scope::Site(_) => site_pages
+            .into_iter()
+            .filter(|&p| state.cells.bin_count(Scope::Page(p), key.metric, ff, &span, bin) > 0)
+            .collect(),
+    };
+    drop(state);
+    let (lo, _) = bin_bounds(bin);
+    let mut stmt = tx.prepare_cached(
+        "SELECT count(*) FROM reports WHERE page_id = ?1 AND metric = ?2 AND value >= ?3
+            AND value <= ?4 AND received_at >= ?5 AND received_at < ?6
+            AND (?7 = 255 OR form_factor = ?7)",
     )?;
-    let mut rows = stmt.query(params![query.site])?;
-    let mut builder = SummaryBuilder::new();
+    let mut in_bin = 0u64;
+    for page in pages {
+        in_bin += stmt.query_row(
+            params![
+                page,
+                metric_code(key.metric),
+                lo,
+                threshold,
+                span.start_ms(),
+                span.end_ms(),
+                ff
+            ],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+    }
+    Ok(below + in_bin)
+}
+
+/// Exported reports per chunk.
+const EXPORT_CHUNK: usize = 1_000;
+
+fn run_export(
+    shared: &Shared,
+    conn: &Connection,
+    q: &ExportQuery,
+    out: &tokio::sync::mpsc::Sender<Result<Vec<Report>, StoreError>>,
+) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare(
+        "SELECT s.site, p.page, r.metric, r.report_id, r.value, r.delta, r.navigation_type,
+                r.form_factor, r.page_view_id, r.session_id, r.received_at
+         FROM reports r JOIN sites s ON s.id = r.site_id JOIN pages p ON p.id = r.page_id
+         WHERE r.received_at >= ?1 AND r.received_at < ?2 AND (?3 IS NULL OR s.site = ?3)
+         ORDER BY r.received_at, r.id",
+    )?;
+    let cutoff = shared.state.read().expect("state lock poisoned").cutoff_ms;
+    let mut rows = stmt.query(params![q.from_ms.max(cutoff), q.to_ms, q.site])?;
+    let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
     while let Some(row) = rows.next()? {
-        let text = |i| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
-        let (site, page, metric) = (text(0)?, text(1)?, text(2)?);
-        let value: f64 = row.get(3)?;
-        match MetricName::parse(metric) {
-            Some(metric) => builder.push(site, page, metric, value),
-            None => tracing::warn!(metric, "unknown metric name in database, skipped"),
+        let Some(metric) = metric_from_code(row.get(2)?) else {
+            continue;
+        };
+        let value: f64 = row.get(4)?;
+        chunk.push(Report {
+            site: row.get(0)?,
+            page: row.get(1)?,
+            metric,
+            report_id: row.get(3)?,
+            value,
+            delta: row.get(5)?,
+            rating: metric.rate(value),
+            navigation_type: nav_from_code(row.get(6)?),
+            form_factor: ff_from_code(row.get(7)?),
+            page_view_id: row.get(8)?,
+            session_id: row.get(9)?,
+            received_at_ms: row.get(10)?,
+        });
+        if chunk.len() == EXPORT_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
+            if out.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // the client went away
+            }
         }
     }
-    Ok(builder.finish())
+    if !chunk.is_empty() {
+        let _ = out.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}
+
+impl Sqlite {
+    /// Runs a blocking read on a pooled connection, on tokio's blocking
+    /// threads.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared, &Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let inner = self.inner.shared.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.with_reader(|c| f(&inner, c)))
+                .await
+                .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+        })
+    }
 }
 
 impl Store for Sqlite {
-    fn insert(&self, reports: Vec<Report>) -> StoreFuture<()> {
-        let tx = self.inner.tx.read().expect("sender lock poisoned").clone();
-        Box::pin(async move {
-            if reports.is_empty() {
-                return Ok(());
+    fn insert(&self, reports: Vec<Report>) -> StoreFuture<Inserted> {
+        if reports.is_empty() {
+            return Box::pin(async { Ok(Inserted::default()) });
+        }
+        let (ack, done) = oneshot::channel();
+        let sent = {
+            let tx = self.inner.tx.read().expect("sender lock poisoned");
+            match tx.as_ref() {
+                None => Err(StoreError::Closed),
+                Some(tx) => {
+                    self.inner.shared.queue_depth.fetch_add(1, Ordering::Relaxed);
+                    tx.try_send(Insert { reports, ack }).map_err(|e| {
+                        self.inner.shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                        match e {
+                            TrySendError::Full(_) => StoreError::Overloaded,
+                            TrySendError::Disconnected(_) => StoreError::Closed,
+                        }
+                    })
+                }
             }
-            let tx = tx.ok_or(StoreError::Closed)?;
-            let (ack, done) = oneshot::channel();
-            tx.send(Insert { reports, ack })
-                .await
-                .map_err(|_| StoreError::Closed)?;
+        };
+        Box::pin(async move {
+            sent?;
             // An ack dropped unsent means the writer stopped before committing.
             done.await.map_err(|_| StoreError::Closed)?
         })
     }
 
-    fn summary(&self, query: SummaryQuery) -> StoreFuture<Summary> {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.with_reader(|c| read_summary(c, &query)))
-                .await
-                .map_err(|e| StoreError::Internal(format!("summary query task failed: {e}")))?
-        })
+    fn aggregates(&self, query: AggregateQuery) -> StoreFuture<Vec<Aggregate>> {
+        self.read(move |shared, conn| read_aggregates(shared, conn, &query))
+    }
+
+    fn count_at_or_below(&self, key: AggregateKey, span: Span, threshold: f64) -> StoreFuture<u64> {
+        self.read(move |shared, conn| read_count_at_or_below(shared, conn, &key, &span, threshold))
+    }
+
+    fn export(&self, query: ExportQuery) -> ExportStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let inner = self.inner.shared.clone();
+        let spawned = std::thread::Builder::new().name("sqlite-export".into()).spawn(move || {
+            if let Err(e) = inner.with_reader(|c| run_export(&inner, c, &query, &tx)) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start export thread");
+        }
+        rx
+    }
+
+    fn status(&self) -> StoreStatus {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let shared = &self.inner.shared;
+        let wal = PathBuf::from(format!("{}-wal", shared.path.display()));
+        StoreStatus {
+            size_bytes: size(&shared.path) + size(&wal),
+            queue_depth: shared.queue_depth.load(Ordering::Relaxed).max(0) as usize,
+            queue_capacity: shared.queue_len,
+            accepting: self.inner.tx.read().map(|t| t.is_some()).unwrap_or(false)
+                && shared.writer_alive.load(Ordering::Relaxed),
+        }
     }
 
     fn close(&self) -> Result<(), StoreError> {
-        // Dropping our sender lets the writer finish once the queue is empty
-        // and in-flight inserts (which hold their own senders) are done.
-        self.inner.tx.write().expect("sender lock poisoned").take();
-        let writer = self
+        let checkpointer = self
             .inner
-            .writer
+            .checkpointer
             .lock()
-            .expect("writer lock poisoned")
+            .expect("checkpointer lock poisoned")
             .take();
+        if let Some((stop, thread)) = checkpointer {
+            drop(stop);
+            let _ = thread.join();
+        }
+        // Dropping the sender lets the writer finish once the queue is empty.
+        self.inner.tx.write().expect("sender lock poisoned").take();
+        let writer = self.inner.writer.lock().expect("writer lock poisoned").take();
         if let Some(writer) = writer {
             writer
                 .join()
                 .map_err(|_| StoreError::Internal("the writer thread panicked".into()))?;
         }
         self.inner
+            .shared
             .idle_readers
             .lock()
             .expect("reader pool poisoned")
@@ -367,116 +1710,4 @@ impl Store for Sqlite {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use beacon::{FormFactor, NavigationType, Rating};
-
-    fn report(id: &str, value: f64) -> Report {
-        Report {
-            site: "a.example".into(),
-            page: "https://a.example/".into(),
-            metric: MetricName::Cls,
-            report_id: id.into(),
-            value,
-            delta: value,
-            rating: MetricName::Cls.rate(value),
-            navigation_type: NavigationType::Navigate,
-            form_factor: Some(FormFactor::Phone),
-            page_view_id: None,
-            session_id: None,
-            received_at_ms: 1,
-        }
-    }
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn insert_dedups_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Sqlite::open_in_dir(dir.path()).unwrap();
-        rt().block_on(async {
-            store
-                .insert(vec![report("a", 0.1), report("b", 0.3)])
-                .await
-                .unwrap();
-            store.insert(vec![report("a", 0.2)]).await.unwrap();
-            let s = store.summary(SummaryQuery::default()).await.unwrap();
-            let cls = s.pages[0].metrics[&MetricName::Cls];
-            assert_eq!((cls.count, cls.p75), (2, 0.3));
-        });
-        store.close().unwrap();
-        assert!(matches!(
-            rt().block_on(store.insert(vec![report("c", 1.0)])),
-            Err(StoreError::Closed)
-        ));
-
-        let store = Sqlite::open_in_dir(dir.path()).unwrap();
-        let s = rt()
-            .block_on(store.summary(SummaryQuery {
-                site: Some("a.example".into()),
-            }))
-            .unwrap();
-        assert_eq!(s.pages[0].metrics[&MetricName::Cls].count, 2);
-        let s = rt()
-            .block_on(store.summary(SummaryQuery {
-                site: Some("b.example".into()),
-            }))
-            .unwrap();
-        assert!(s.pages.is_empty());
-        let rating: String = store
-            .inner
-            .with_reader(|c| {
-                Ok(c.query_row(
-                    "SELECT rating FROM metric_reports WHERE report_id='a'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .unwrap();
-        assert_eq!(rating, Rating::NeedsImprovement.as_str());
-        store.close().unwrap();
-    }
-
-    #[test]
-    fn newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE_NAME);
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let err = Sqlite::open(&path, SqliteOptions::default()).err().unwrap();
-        assert!(
-            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn concurrent_inserts_are_all_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Sqlite::open_in_dir(dir.path()).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let tasks: Vec<_> = (0..200)
-                .map(|i| tokio::spawn(store.insert(vec![report(&format!("id{i}"), 0.01)])))
-                .collect();
-            for t in tasks {
-                t.await.unwrap().unwrap();
-            }
-        });
-        store.close().unwrap();
-        let store = Sqlite::open_in_dir(dir.path()).unwrap();
-        let s = rt.block_on(store.summary(SummaryQuery::default())).unwrap();
-        assert_eq!(s.pages[0].metrics[&MetricName::Cls].count, 200);
-    }
-}
+mod tests;

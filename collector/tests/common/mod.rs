@@ -30,8 +30,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
@@ -132,6 +131,33 @@ impl Collector {
         Collector::reply(self.agent.get(&self.url(path)).call())
     }
 
+    /// GET with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.get(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Collector::reply(req.call())
+    }
+
+    /// POST to /v1/beacon with extra headers.
+    pub fn post_with(&self, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Reply {
+        let mut req = self.agent.post(&self.url("/v1/beacon"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Collector::reply(req.send(body.as_ref()))
+    }
+
+    /// OPTIONS with extra headers.
+    pub fn options_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.options(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Collector::reply(req.call())
+    }
+
     pub fn post(&self, content_type: &str, body: impl AsRef<[u8]>) -> Reply {
         Collector::reply(
             self.agent
@@ -167,6 +193,28 @@ impl Collector {
         r.json()
     }
 
+    /// The summary reduced to the pages and their metrics' count and p75:
+    /// `{"pages": [{"site", "page", "metrics": {"FCP": {"count", "p75"}}}]}`.
+    pub fn compact_summary(&self) -> Value {
+        compact(&self.summary())
+    }
+
+    /// Reads `/metrics` and returns the value of the sample named exactly
+    /// `sample` (with its labels), or None.
+    pub fn metric_sample(&self, sample: &str) -> Option<f64> {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Sends SIGKILL and waits for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -183,10 +231,7 @@ impl Collector {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "collector did not stop after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "collector did not stop after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -215,13 +260,73 @@ pub fn beacon_json(page: &str, name: &str, id: &str, value: f64) -> String {
     .to_string()
 }
 
-/// `summary.pages[site, page].metrics[name]`, or Null.
-pub fn metric<'a>(summary: &'a Value, page: &str, name: &str) -> &'a Value {
+/// `{"count", "p75"}` of `summary.pages[page].metrics[name]`, or Null.
+pub fn metric(summary: &Value, page: &str, name: &str) -> Value {
     summary["pages"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["page"] == page)
-        .map(|p| &p["metrics"][name])
-        .unwrap_or(&Value::Null)
+        .map(|p| count_and_p75(&p["metrics"][name]))
+        .unwrap_or(Value::Null)
+}
+
+fn count_and_p75(m: &Value) -> Value {
+    if m.is_null() {
+        return Value::Null;
+    }
+    serde_json::json!({"count": m["count"], "p75": m["p75"]})
+}
+
+/// See [`Collector::compact_summary`].
+pub fn compact(summary: &Value) -> Value {
+    let pages: Vec<Value> = summary["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .map(|p| {
+            let metrics: serde_json::Map<String, Value> = p["metrics"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, m)| (k.clone(), count_and_p75(m)))
+                .collect();
+            serde_json::json!({"site": p["site"], "page": p["page"], "metrics": metrics})
+        })
+        .collect();
+    serde_json::json!({ "pages": pages })
+}
+
+/// Gzips `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// xorshift64*: enough randomness for property tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Waits, if needed, so that the next few seconds do not cross a UTC hour
+/// (tests that compare windows computed here and in the collector).
+pub fn away_from_hour_boundary() {
+    let hour = 3_600_000;
+    let now = collector::time::now_ms();
+    let left = hour - now.rem_euclid(hour);
+    if left < 10_000 {
+        std::thread::sleep(Duration::from_millis(left as u64 + 100));
+    }
 }

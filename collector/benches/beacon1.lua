@@ -1,0 +1,21 @@
+-- wrk script: 1-metric beacons of about 320 bytes, as navigator.sendBeacon
+-- sends them (text/plain), each with a new metric id (no dedup), spread
+-- over 50 page keys.
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", tostring(math.random(100000, 999999)))
+end
+
+request = function()
+  counter = counter + 1
+  local id = tid .. "-" .. counter
+  local value = 800 + (counter * 37) % 4000
+  local body = string.format(
+    '{"schemaVersion":1,"page":"https://shop.example/products/%d","pageViewId":"pv-%s",' ..
+    '"sessionId":"s-8a7f3c","navigationType":"navigate","formFactor":"desktop",' ..
+    '"effectiveType":"4g","deviceMemory":8,"metrics":[{"name":"LCP","value":%d.5,"delta":%d.5,' ..
+    '"id":"v5-%s","rating":"good","navigationType":"navigate"}]}',
+    counter % 50, id, value, value, id)
+  return wrk.format("POST", "/v1/beacon", {["Content-Type"] = "text/plain;charset=UTF-8"}, body)
+end
