@@ -37,4 +37,6 @@ if [ "${1:-}" = "--test" ]; then
     $sudo_ apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}"
   fi
+  # The alert delivery tests run a real Alertmanager.
+  scripts/setup-alertmanager.sh
 fi

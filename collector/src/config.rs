@@ -143,6 +143,11 @@ pub struct Cli {
     /// Log format: text or json [default: text]
     #[arg(long, env = "VITALSIGN_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// The collector's URL as people reach it, for dashboard links in alert
+    /// notifications [default: http:// and the listening address]
+    #[arg(long, env = "VITALSIGN_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -177,6 +182,10 @@ pub struct FileConfig {
     pub limits: FileLimits,
     #[serde(default)]
     pub sites: Vec<SiteConfig>,
+    pub public_url: Option<String>,
+    /// `[alerts]`: rules and receivers.
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsFile,
 }
 
 /// `[limits]` of the config file.
@@ -249,7 +258,7 @@ pub struct Site {
 }
 
 /// The settings the collector runs with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// `ADDR:PORT` (a host name is allowed and resolved at bind time).
     pub listen: String,
@@ -271,6 +280,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Lower-case substrings.
     pub bot_user_agents: Vec<String>,
+    /// Base of dashboard links; `None`: from the listening address.
+    pub public_url: Option<String>,
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for Config {
@@ -428,6 +440,18 @@ impl Config {
                 .map(|s| s.to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            public_url: match cli.public_url.clone().or_else(|| file.public_url.clone()) {
+                Some(url) if !url.trim().is_empty() => {
+                    let ok = url::Url::parse(url.trim())
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                    if !ok {
+                        return Err(invalid("public_url", format!("{url:?} is not an http(s) URL")));
+                    }
+                    Some(url.trim().trim_end_matches('/').to_string())
+                }
+                _ => None,
+            },
+            alerts: crate::alerts::AlertsConfig::from_file(&file.alerts).map_err(|e| invalid(e.key, e.message))?,
         };
         config.check()?;
         Ok(config)
@@ -564,6 +588,33 @@ mod tests {
         assert!(FileConfig::parse("listen = 8080").is_err());
         assert!(FileConfig::parse("[limits]\nrate = 1").is_err());
         assert!(FileConfig::parse("[[sites]]\nhost = \"a\"\norigin = []").is_err());
+    }
+
+    #[test]
+    fn alerts_and_public_url() {
+        let file = FileConfig::parse(
+            "public_url = \"https://rum.example/\"\n[alerts]\nevaluation_interval = \"1s\"\n\
+             [[alerts.rules]]\nname = \"x\"\nmetric = \"LCP\"\nthreshold = 1\n",
+        )
+        .unwrap();
+        let c = Config::merge(&file, &Cli::parse_from(["x"])).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://rum.example"));
+        assert_eq!((c.alerts.evaluation_interval_ms, c.alerts.rules.len()), (1000, 1));
+        let c = Config::merge(&file, &Cli::parse_from(["x", "--public-url", "http://other:1"])).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("http://other:1"));
+        let c = Config::default();
+        assert_eq!((c.public_url, c.alerts.rules.len()), (None, 5), "built-in rules");
+        for (text, key) in [
+            (
+                "[[alerts.rules]]\nname = \"x\"\nmetric = \"LCP\"\n",
+                "alerts.rules[0].threshold",
+            ),
+            ("public_url = \"rum.example\"", "public_url"),
+        ] {
+            let err = Config::merge(&FileConfig::parse(text).unwrap(), &Cli::parse_from(["x"])).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+        assert!(FileConfig::parse("[alerts]\nrulez = []").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP API: `POST /v1/beacon`, the read APIs (`/v1/summary`,
 //! `/v1/pages`, `/v1/timeseries`, `/v1/export`), `/metrics`, `/healthz`,
-//! `/readyz`, and the static directories.
+//! `/readyz`, the alert routes ([`crate::alerts::api`]), and the static
+//! directories.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     pub limits: Arc<RateLimits>,
     pub metrics: Arc<Metrics>,
+    /// The alert routes are served when set.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 /// The JSON body of every API error.
@@ -204,6 +207,14 @@ impl ResponseError for ApiError {
 
 /// Registers the API routes, and times every request.
 pub fn configure_api(cfg: &mut web::ServiceConfig, state: AppState) {
+    if let Some(alerts) = &state.alerts {
+        let policy = state.policy.clone();
+        crate::alerts::api::configure(
+            cfg,
+            alerts.clone(),
+            Arc::new(move |req: &HttpRequest| access(req, &policy)),
+        );
+    }
     cfg.app_data(web::Data::new(state))
         .service(
             web::resource("/v1/beacon")
@@ -505,6 +516,31 @@ fn authorize(req: &HttpRequest, policy: &Policy, site: Option<&str>) -> Result<(
     }
 }
 
+/// Which sites a request's API key may read: all when no keys are
+/// configured or the key is a global one, else the key's site.
+pub fn access(req: &HttpRequest, policy: &Policy) -> Result<crate::alerts::api::Access, ApiError> {
+    use crate::alerts::api::Access;
+    if !policy.auth_required() {
+        return Ok(Access { sites: None });
+    }
+    let key = header_str(req, header::HeaderName::from_static("x-api-key"))
+        .or_else(|| header_str(req, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
+    let owner = key.and_then(|key| {
+        policy
+            .sites
+            .iter()
+            .find(|(_, s)| s.api_keys.iter().any(|k| same_key(k, key)))
+            .map(|(site, _)| site.clone())
+    });
+    match owner {
+        Some(site) => Ok(Access {
+            sites: Some(vec![site]),
+        }),
+        // A global key, or the same error as the other read APIs give.
+        None => authorize(req, policy, None).map(|()| Access { sites: None }),
+    }
+}
+
 fn parse_window(s: Option<&str>, default: WindowName) -> Result<WindowName, ApiError> {
     match s {
         None | Some("") => Ok(default),
@@ -786,7 +822,15 @@ async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             })
         }));
     }
-    let text = state.metrics.render(&state.store.status(), &gauges);
+    let mut text = state.metrics.render(&state.store.status(), &gauges);
+    if let Some(alerts) = state.alerts.clone() {
+        // Without the alert lines rather than without any metrics.
+        match web::block(move || alerts.metrics_text().map_err(|e| e.to_string())).await {
+            Ok(Ok(more)) => text.push_str(&more),
+            Ok(Err(e)) => tracing::error!(error = %e, "alert metrics failed"),
+            Err(e) => tracing::error!(error = %e, "alert metrics failed"),
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

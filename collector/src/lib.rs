@@ -5,11 +5,13 @@
 //! body into [`store::Report`]s; [`store::Store`] keeps them and their
 //! [`aggregate`]s (SQLite now, see [`store::Sqlite`]); [`summary`] computes
 //! what the read APIs show; [`http`] wires it to routes; [`server`] runs it
-//! all with a [`config::Config`].
+//! all with a [`config::Config`]. [`alerts`] evaluates alert rules against
+//! the store and delivers notifications.
 
 pub use beacon;
 
 pub mod aggregate;
+pub mod alerts;
 pub mod config;
 pub mod fuzzing;
 pub mod http;

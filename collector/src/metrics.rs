@@ -18,19 +18,21 @@ pub enum Route {
     Pages,
     Timeseries,
     Export,
+    Alerts,
     Metrics,
     Health,
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 10] = [
         Route::Beacon,
         Route::Preflight,
         Route::Summary,
         Route::Pages,
         Route::Timeseries,
         Route::Export,
+        Route::Alerts,
         Route::Metrics,
         Route::Health,
         Route::Other,
@@ -44,6 +46,7 @@ impl Route {
             Route::Pages => "pages",
             Route::Timeseries => "timeseries",
             Route::Export => "export",
+            Route::Alerts => "alerts",
             Route::Metrics => "metrics",
             Route::Health => "health",
             Route::Other => "other",
@@ -60,6 +63,7 @@ impl Route {
             "/v1/export" => Route::Export,
             "/metrics" => Route::Metrics,
             "/healthz" | "/readyz" => Route::Health,
+            p if p.starts_with("/v1/alerts") || p.starts_with("/v1/silences") => Route::Alerts,
             _ => Route::Other,
         }
     }

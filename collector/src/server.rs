@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 
+use crate::alerts::source::StoreSource;
+use crate::alerts::{AlertError, Alerts};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, Policy};
 use crate::limit::RateLimits;
@@ -24,6 +26,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Alerts(#[from] AlertError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("server failed: {0}")]
@@ -37,6 +41,7 @@ pub fn state(config: &Config, store: Arc<dyn Store>) -> AppState {
         policy: Arc::new(Policy::from_config(config)),
         limits: Arc::new(RateLimits::new(&config.limits)),
         metrics: Arc::new(Metrics::new()),
+        alerts: None,
     }
 }
 
@@ -64,13 +69,20 @@ pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server,
     Ok((server.run(), addrs))
 }
 
-/// Runs the collector until SIGINT/SIGTERM: opens the store, binds, prints
-/// [`LISTENING_PREFIX`] + address, serves, then waits for in-flight
-/// requests and commits all pending writes before returning.
+/// Runs the collector until SIGINT/SIGTERM: opens the store, binds, starts
+/// the alert evaluator, prints [`LISTENING_PREFIX`] + address, serves, then
+/// waits for in-flight requests, stops the alert threads and commits all
+/// pending writes before returning.
 pub fn run(config: &Config) -> Result<(), StartupError> {
     let store = Arc::new(Sqlite::open_in_dir(&config.data_dir, config.store_options())?);
     tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opened database");
-    let state = state(config, store.clone());
+    let alerts = Arc::new(Alerts::open(
+        config.alerts.clone(),
+        store.path().to_owned(),
+        config.public_url.as_deref(),
+    )?);
+    let mut state = state(config, store.clone());
+    state.alerts = Some(alerts.clone());
     // Rate limiters forget idle clients once a minute.
     let stop = Arc::new(AtomicBool::new(false));
     let sweeper = {
@@ -89,8 +101,20 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
             })
             .ok()
     };
+    let mut running_alerts = None;
     let served = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = bind(config, state)?;
+        // Dashboard links need the real address (port 0), so alerts start
+        // once bound.
+        alerts.set_public_url(&format!("http://{}", addrs[0]));
+        let started = StoreSource::new(store.clone()).and_then(|source| alerts.start(Box::new(source)));
+        match started {
+            Ok(running) => running_alerts = Some(running),
+            Err(e) => {
+                server.handle().stop(true).await;
+                return Err(e.into());
+            }
+        }
         let mut out = std::io::stdout().lock();
         // Bound before printing, so the printed port is the real one.
         let _ = writeln!(out, "{LISTENING_PREFIX}{}", addrs[0]);
@@ -102,6 +126,11 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
     stop.store(true, Ordering::Relaxed);
     if let Some(s) = sweeper {
         let _ = s.join();
+    }
+    // Before the store closes: the evaluator reads it. Undelivered
+    // notifications stay in the outbox for the next start.
+    if let Some(running) = running_alerts {
+        running.stop();
     }
     // Outside the runtime: closing blocks until the writer has committed.
     let closed = store.close();

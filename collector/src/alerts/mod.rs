@@ -1,0 +1,246 @@
+//! Alerts: threshold and regression rules on a page's percentile (p75 by
+//! default), evaluated on a fixed cadence against the metric store,
+//! persisted per (rule, site, page, form factor), and delivered through a
+//! durable outbox to webhooks, Slack and Alertmanager.
+//!
+//! - [`rule`]: the `[alerts]` config, its defaults and the built-in rules;
+//! - [`evaluate`]: exact decisions from counts, behind [`AlertSource`];
+//! - [`state`]: the `ok -> pending -> firing -> resolved` machine;
+//! - [`engine`]: one evaluation of every rule, persisted atomically;
+//! - [`store`]: state, history, silences and the outbox in SQLite;
+//! - [`outbox`] and [`receivers`]: delivery, retries, payloads;
+//! - [`source`]: [`AlertSource`] over the metric store;
+//! - [`api`]: the HTTP routes.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub mod api;
+pub mod engine;
+pub mod evaluate;
+pub mod outbox;
+pub mod receivers;
+pub mod rule;
+pub mod source;
+pub mod state;
+pub mod store;
+
+pub use engine::Engine;
+pub use evaluate::{AlertSource, PageStats, Period, SourceError};
+pub use outbox::Signal;
+pub use rule::{AlertsConfig, AlertsFile, Receiver, Rule, RuleError, Severity};
+pub use state::State;
+pub use store::AlertStore;
+
+use crate::time::now_ms;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("cannot open the alert tables in {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("alert database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot start the {name} thread: {source}")]
+    Thread { name: String, source: std::io::Error },
+}
+
+/// How often old alerts, history and delivered notifications are pruned.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+
+/// The alerting subsystem: its settings and store, shared by the API
+/// handlers and the background threads.
+pub struct Alerts {
+    pub config: Arc<AlertsConfig>,
+    pub store: Arc<AlertStore>,
+    /// Base of dashboard links, without a trailing slash; set once the
+    /// listening address is known unless configured.
+    public_url: OnceLock<String>,
+    delivery: Arc<Signal>,
+}
+
+/// The running evaluator and delivery threads; [`Running::stop`] ends them.
+pub struct Running {
+    evaluator: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    eval_signal: Arc<Signal>,
+    delivery: Arc<Signal>,
+}
+
+impl Alerts {
+    /// Opens (creating if needed) the alert tables in the database file.
+    /// `public_url`: the configured one, if any.
+    pub fn open(config: AlertsConfig, db_path: PathBuf, public_url: Option<&str>) -> Result<Alerts, AlertError> {
+        let store = AlertStore::open(db_path)?;
+        let alerts = Alerts {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            public_url: OnceLock::new(),
+            delivery: Arc::new(Signal::default()),
+        };
+        if let Some(url) = public_url {
+            alerts.set_public_url(url);
+        }
+        Ok(alerts)
+    }
+
+    /// Sets the base of dashboard links, unless already set.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_string());
+    }
+
+    pub fn public_url(&self) -> &str {
+        self.public_url.get().map_or("", String::as_str)
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            public_url: self.public_url().to_string(),
+        }
+    }
+
+    /// Prometheus text: alerts by state and notifications by receiver and
+    /// delivery state (`dead`: dead-lettered).
+    pub fn metrics_text(&self) -> Result<String, AlertError> {
+        let mut out = String::new();
+        let states = self.store.state_counts()?;
+        out.push_str("# HELP vitalsign_alerts Alert series by state.\n# TYPE vitalsign_alerts gauge\n");
+        for state in State::ALL {
+            let n = states.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "vitalsign_alerts{{state=\"{}\"}} {n}", state.as_str());
+        }
+        out.push_str(
+            "# HELP vitalsign_alert_notifications Alert notifications kept in the outbox, by receiver and \
+             delivery state (dead: dead-lettered after the retry budget).\n\
+             # TYPE vitalsign_alert_notifications gauge\n",
+        );
+        let stats = self.store.delivery_stats()?;
+        for r in &self.config.receivers {
+            let s = stats.iter().find(|s| s.receiver == r.name).cloned().unwrap_or_default();
+            for (delivery, n) in [("pending", s.pending), ("sent", s.sent), ("dead", s.dead)] {
+                let _ = writeln!(
+                    out,
+                    "vitalsign_alert_notifications{{receiver=\"{}\",delivery=\"{delivery}\"}} {n}",
+                    r.name
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// One evaluation now, waking the delivery threads if it wrote
+    /// notifications.
+    pub fn evaluate(&self, source: &dyn AlertSource) -> Result<engine::EvalSummary, AlertError> {
+        let summary = self.engine().evaluate(source, now_ms())?;
+        if summary.notifications > 0 {
+            self.delivery.notify();
+        }
+        Ok(summary)
+    }
+
+    /// Starts the evaluator (every `evaluation_interval`, the first at
+    /// once) and one delivery thread per receiver. Deliveries left pending
+    /// by an earlier run are sent first.
+    pub fn start(self: &Arc<Self>, source: Box<dyn AlertSource + Send>) -> Result<Running, AlertError> {
+        let eval_signal = Arc::new(Signal::default());
+        let mut running = Running {
+            evaluator: None,
+            workers: Vec::new(),
+            eval_signal: eval_signal.clone(),
+            delivery: self.delivery.clone(),
+        };
+        if !self.config.enabled {
+            return Ok(running);
+        }
+        let names: Vec<String> = self.config.receivers.iter().map(|r| r.name.clone()).collect();
+        match self.store.abandon_unknown_receivers(&names, now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                notifications = n,
+                "dead-lettered notifications of receivers no longer configured"
+            ),
+            Err(e) => tracing::error!(error = %e, "checking the outbox for removed receivers failed"),
+        }
+        for receiver in &self.config.receivers {
+            let (receiver, store, signal) = (receiver.clone(), self.store.clone(), self.delivery.clone());
+            let name = format!("alerts-{}", receiver.name);
+            let handle = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || outbox::run_worker(receiver, store, signal))
+                .map_err(|source| AlertError::Thread { name, source })?;
+            running.workers.push(handle);
+        }
+        let alerts = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("alerts-evaluator".into())
+            .spawn(move || alerts.run_evaluator(source.as_ref(), &eval_signal))
+            .map_err(|source| AlertError::Thread {
+                name: "alerts-evaluator".into(),
+                source,
+            })?;
+        running.evaluator = Some(handle);
+        tracing::info!(
+            rules = self.config.rules.len(),
+            receivers = self.config.receivers.len(),
+            interval_ms = self.config.evaluation_interval_ms,
+            "alert evaluation started"
+        );
+        Ok(running)
+    }
+
+    fn run_evaluator(&self, source: &dyn AlertSource, signal: &Signal) {
+        let interval = Duration::from_millis(self.config.evaluation_interval_ms as u64);
+        let mut last_prune: Option<i64> = None;
+        while !signal.stopping() {
+            let started = std::time::Instant::now();
+            // A bug in one evaluation must not end alerting for good.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate(source)));
+            match outcome {
+                Ok(Ok(s)) if s.transitions > 0 || s.notifications > 0 => {
+                    tracing::debug!(
+                        series = s.series,
+                        transitions = s.transitions,
+                        notifications = s.notifications,
+                        "evaluated alert rules"
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "alert evaluation failed"),
+                Err(_) => tracing::error!("alert evaluation panicked"),
+            }
+            let now = now_ms();
+            if last_prune.is_none_or(|at| now - at >= PRUNE_EVERY_MS) {
+                last_prune = Some(now);
+                match self.store.prune(now - self.config.history_retention_ms) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "pruned old alert history"),
+                    Err(e) => tracing::error!(error = %e, "pruning alert history failed"),
+                }
+            }
+            // A fixed cadence: the time evaluating counts toward the interval.
+            signal.wait(signal.generation(), interval.saturating_sub(started.elapsed()));
+        }
+    }
+}
+
+impl Running {
+    /// Stops the threads: the evaluator after its current evaluation, each
+    /// delivery thread after its current attempt (at most a receiver
+    /// timeout). What is not delivered stays in the outbox for next time.
+    pub fn stop(mut self) {
+        self.eval_signal.stop();
+        self.delivery.stop();
+        if let Some(h) = self.evaluator.take() {
+            let _ = h.join();
+        }
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
