@@ -591,16 +591,27 @@ pub struct ReadParams {
     pub to: Option<String>,
 }
 
+/// The `site` (authorized for the caller), `window` (default 28d) and
+/// `formFactor` that the summary and the page list share.
+fn site_scope(
+    req: &HttpRequest,
+    q: &ReadParams,
+    state: &AppState,
+) -> Result<(Option<String>, WindowName, Option<FormFactor>), ApiError> {
+    let site = site_param(&q.site);
+    authorize(req, &state.policy, site.as_deref())?;
+    let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
+    let ff = parse_form_factor(q.form_factor.as_deref())?;
+    Ok((site, window, ff))
+}
+
 /// `GET /v1/summary?site=&window=28d&formFactor=`.
 async fn get_summary(
     req: HttpRequest,
     q: web::Query<ReadParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let site = site_param(&q.site);
-    authorize(&req, &state.policy, site.as_deref())?;
-    let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
-    let ff = parse_form_factor(q.form_factor.as_deref())?;
+    let (site, window, ff) = site_scope(&req, &q, &state)?;
     let s = summary::summary(state.store.as_ref(), site, window, ff, now_ms()).await?;
     Ok(HttpResponse::Ok().json(s))
 }
@@ -611,10 +622,7 @@ async fn get_pages(
     q: web::Query<ReadParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let site = site_param(&q.site);
-    authorize(&req, &state.policy, site.as_deref())?;
-    let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
-    let ff = parse_form_factor(q.form_factor.as_deref())?;
+    let (site, window, ff) = site_scope(&req, &q, &state)?;
     let p = summary::pages(state.store.as_ref(), site, window, ff, now_ms()).await?;
     Ok(HttpResponse::Ok().json(p))
 }
