@@ -1,6 +1,7 @@
-// Builds npm/dist from the agent crate: cargo (wasm32, size profile) ->
-// wasm-bindgen (ESM glue) -> wasm-opt -Oz (npm binaryen; Debian's is broken)
-// -> the hand-written entry points from src/.
+// Builds npm/dist from the agent crate: cargo (wasm32, size profile, core
+// and alloc rebuilt with panics as plain traps) -> wasm-opt -Oz (npm
+// binaryen; Debian's is broken) -> the hand-written JS from src/ (the glue in
+// src/agent.js calls the wasm's exports directly: no wasm-bindgen) -> terser.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,20 +15,37 @@ const dist = join(here, 'dist');
 const out = join(here, 'dist.tmp');
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
 
-run('cargo', ['build', '-p', 'vitalsign-agent', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release', '--features', 'bundle']);
+const cargo = ['build', '-p', 'vitalsign-agent', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release', '--features', 'bundle'];
+// Rebuilding core/alloc with `-Cpanic=immediate-abort` leaves out the panic
+// message formatting that every bounds check otherwise pulls in (a third of
+// the wasm). Both are unstable flags of the stable compiler, enabled with
+// RUSTC_BOOTSTRAP for this one build; it needs the rust-src component
+// (scripts/setup.sh adds it). Without it the build still works, larger.
+const small = {
+  ...process.env,
+  RUSTC_BOOTSTRAP: '1',
+  RUSTFLAGS: `${process.env.RUSTFLAGS ?? ''} -Zunstable-options -Cpanic=immediate-abort`.trim(),
+  CARGO_TARGET_DIR: join(root, 'target', 'wasm-small'),
+};
+let targetDir = small.CARGO_TARGET_DIR;
+try {
+  run('cargo', [...cargo, '-Zbuild-std=core,alloc'], { env: small });
+} catch {
+  console.warn('npm build: the small build failed (is rust-src installed?); building with the standard core');
+  run('cargo', cargo);
+  targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
+}
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-const wasm = join(root, 'target/wasm32-unknown-unknown/wasm-release/agent.wasm');
-run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', out, '--out-name', 'agent', wasm]);
+const wasm = join(targetDir, 'wasm32-unknown-unknown/wasm-release/agent.wasm');
 const bg = join(out, 'agent_bg.wasm');
 run(join(here, 'node_modules/.bin/wasm-opt'), [
   '-Oz', '--strip-debug', '--strip-producers',
-  '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext',
-  '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue',
-  bg, '-o', bg,
+  '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
+  wasm, '-o', bg,
 ]);
 for (const f of readdirSync(join(here, 'src'))) copyFileSync(join(here, 'src', f), join(out, f));
-// Minify what pages download (the wasm-bindgen glue, the loader, the
+// Minify what pages download (the glue, the loader, the
 // script-tag starter); the wasm itself went through wasm-opt.
 const terser = join(here, 'node_modules/.bin/terser');
 for (const [f, module] of [['agent.js', true], ['index.js', true], ['vitalsign.js', false]]) {

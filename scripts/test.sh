@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: native cargo tests, wasm tests in headless Chromium, and
-# the end-to-end tests (real collector, real browser, web-vitals side by side).
+# Runs every test: native cargo tests (the agent's decisions and its wasm
+# interface, the collector), then the npm build and the end-to-end tests
+# (real collector, real browser, web-vitals side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -9,11 +10,6 @@ step() { printf '\n\033[1m== %s\033[0m (at %ss)\n' "$*" "$SECONDS"; }
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace
-
-step "wasm tests in headless Chromium"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-CHROMEDRIVER=/usr/bin/chromedriver \
-  cargo test -p vitalsign-agent --target wasm32-unknown-unknown
 
 step "build the npm package and the collector"
 (cd npm && npm run --silent build)

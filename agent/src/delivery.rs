@@ -15,38 +15,103 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 * 1024;
 const BACKOFF_BASE_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 5.0 * 60.0 * 1000.0;
 
-/// Splits items of the given JSON sizes into consecutive runs of at most
-/// `max_items` whose body (`envelope` bytes plus the items and the commas
-/// between them) stays within `max_body`. An item too large to fit even
-/// alone is dropped (returned in the second list), never sent.
+/// Where [`Packer::add`] puts the next item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Appended to the current body.
+    Join = 0,
+    /// The current body is full: close it and start a new one with this item.
+    Start = 1,
+    /// Too large even alone: close the current body and drop this item.
+    Drop = 2,
+}
+
+/// Splits items (metric JSON of the given sizes) into consecutive bodies of
+/// at most `max_items` whose size (`envelope` bytes plus the items and the
+/// commas between them) stays within `max_body`.
+#[derive(Clone, Copy, Debug)]
+pub struct Packer {
+    envelope: usize,
+    max_body: usize,
+    max_items: usize,
+    body: usize,
+    items: usize,
+}
+
+impl Packer {
+    pub fn new(envelope: usize, max_body: usize, max_items: usize) -> Packer {
+        Packer {
+            envelope,
+            max_body,
+            max_items,
+            body: envelope,
+            items: 0,
+        }
+    }
+
+    pub fn add(&mut self, size: usize) -> Placement {
+        if self.envelope + size > self.max_body {
+            self.body = self.envelope;
+            self.items = 0;
+            return Placement::Drop;
+        }
+        let added = size + usize::from(self.items > 0);
+        if self.body + added > self.max_body || self.items >= self.max_items {
+            self.body = self.envelope + size;
+            self.items = 1;
+            Placement::Start
+        } else {
+            self.body += added;
+            self.items += 1;
+            Placement::Join
+        }
+    }
+}
+
+/// [`Packer`] over a whole list: the runs of item indices, and the items
+/// dropped as too large to send even alone.
 pub fn pack(envelope: usize, sizes: &[usize], max_body: usize, max_items: usize) -> (Vec<Range<usize>>, Vec<usize>) {
+    let mut packer = Packer::new(envelope, max_body, max_items);
     let mut runs = Vec::new();
     let mut too_large = Vec::new();
     let mut start = 0;
-    let mut body = envelope;
     for (i, &size) in sizes.iter().enumerate() {
-        if envelope + size > max_body {
-            if start < i {
-                runs.push(start..i);
-            }
-            too_large.push(i);
-            start = i + 1;
-            body = envelope;
-            continue;
-        }
-        let added = size + usize::from(i > start);
-        if body + added > max_body || i - start >= max_items {
+        let placement = packer.add(size);
+        if placement != Placement::Join && start < i {
             runs.push(start..i);
-            start = i;
-            body = envelope + size;
-        } else {
-            body += added;
+        }
+        match placement {
+            Placement::Join => {}
+            Placement::Start => start = i,
+            Placement::Drop => {
+                too_large.push(i);
+                start = i + 1;
+            }
         }
     }
     if start < sizes.len() {
         runs.push(start..sizes.len());
     }
     (runs, too_large)
+}
+
+/// Decides when the queue is large enough to flush before the timer: a
+/// rough JSON size per report (exact sizes are measured when packing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueueSize {
+    pub bytes: usize,
+    pub max: usize,
+}
+
+impl QueueSize {
+    /// Bytes a queued report is counted for, besides its id.
+    pub const PER_REPORT: usize = 120;
+
+    /// Counts one more report; whether the queue should be flushed now.
+    pub fn add(&mut self, id_len: usize) -> bool {
+        self.bytes += Self::PER_REPORT + id_len;
+        self.bytes >= self.max
+    }
 }
 
 /// Bytes and requests handed to the browser with `keepalive` and not yet
@@ -89,17 +154,14 @@ pub enum Outcome {
     Rejected,
 }
 
-/// `status` 0 means the request failed (network, CORS). `retry_after` is the
-/// `Retry-After` header, honoured for 429 and 503. `attempt` counts the
-/// failures so far (0 for the first).
-pub fn outcome(status: u16, retry_after: Option<&str>, now_ms: f64, attempt: u32) -> Outcome {
+/// `status` 0 means the request failed (network, CORS). `retry_after_ms`
+/// is the `Retry-After` header as a delay (see [`parse_retry_after`]),
+/// honoured for 429 and 503. `attempt` counts the failures so far (0 for
+/// the first).
+pub fn outcome(status: u16, retry_after_ms: Option<f64>, attempt: u32) -> Outcome {
     match status {
         200..=299 => Outcome::Delivered,
-        429 | 503 => Outcome::RetryAfter(
-            retry_after
-                .and_then(|h| parse_retry_after(h, now_ms))
-                .unwrap_or_else(|| backoff_ms(attempt)),
-        ),
+        429 | 503 => Outcome::RetryAfter(retry_after_ms.unwrap_or_else(|| backoff_ms(attempt))),
         0 | 408 | 500..=599 => Outcome::RetryAfter(backoff_ms(attempt)),
         _ => Outcome::Rejected,
     }
@@ -114,15 +176,17 @@ pub fn backoff_ms(attempt: u32) -> f64 {
     d.min(BACKOFF_MAX_MS)
 }
 
-/// `Retry-After` as delay-seconds (an HTTP date needs `Date.parse`, done by
-/// the caller, which passes it as `@<ms since epoch>`).
-pub fn parse_retry_after(header: &str, now_ms: f64) -> Option<f64> {
-    let h = header.trim();
-    if let Some(at) = h.strip_prefix('@') {
-        let at: f64 = parse_decimal(at)?;
-        return Some((at - now_ms).clamp(0.0, BACKOFF_MAX_MS));
+/// `Retry-After` as a delay in ms, capped at 5 minutes: delay-seconds, or
+/// an HTTP date, which the browser parses (`Date.parse(header)`, NaN when
+/// it is not one) into `date_ms`.
+pub fn parse_retry_after(header: &str, date_ms: f64, now_ms: f64) -> Option<f64> {
+    if let Some(s) = parse_decimal(header.trim_matches(' ')) {
+        Some((s * 1000.0).min(BACKOFF_MAX_MS))
+    } else if date_ms == date_ms {
+        Some((date_ms - now_ms).clamp(0.0, BACKOFF_MAX_MS))
+    } else {
+        None
     }
-    parse_decimal(h).map(|s| (s * 1000.0).min(BACKOFF_MAX_MS))
 }
 
 fn parse_decimal(s: &str) -> Option<f64> {
@@ -191,15 +255,29 @@ mod tests {
 
     #[test]
     fn responses_decide_retries() {
-        assert_eq!(outcome(204, None, 0.0, 0), Outcome::Delivered);
-        assert_eq!(outcome(429, Some("3"), 0.0, 0), Outcome::RetryAfter(3000.0));
-        assert_eq!(outcome(503, Some("@5000"), 1000.0, 0), Outcome::RetryAfter(4000.0));
-        assert_eq!(outcome(429, Some("soon"), 0.0, 2), Outcome::RetryAfter(4000.0));
-        assert_eq!(outcome(500, None, 0.0, 0), Outcome::RetryAfter(1000.0));
-        assert_eq!(outcome(0, None, 0.0, 3), Outcome::RetryAfter(8000.0));
-        assert_eq!(outcome(408, None, 0.0, 1), Outcome::RetryAfter(2000.0));
-        assert_eq!(outcome(400, None, 0.0, 0), Outcome::Rejected);
-        assert_eq!(outcome(413, None, 0.0, 0), Outcome::Rejected);
+        let ra = |h: &str, date: f64, now: f64| parse_retry_after(h, date, now);
+        assert_eq!(outcome(204, None, 0), Outcome::Delivered);
+        assert_eq!(outcome(429, ra("3", f64::NAN, 0.0), 0), Outcome::RetryAfter(3000.0));
+        assert_eq!(outcome(429, ra(" 3 ", f64::NAN, 0.0), 0), Outcome::RetryAfter(3000.0));
+        assert_eq!(
+            outcome(503, ra("Thu, 01 Jan 1970 00:00:05 GMT", 5000.0, 1000.0), 0),
+            Outcome::RetryAfter(4000.0)
+        );
+        assert_eq!(outcome(429, ra("soon", f64::NAN, 0.0), 2), Outcome::RetryAfter(4000.0));
+        assert_eq!(
+            outcome(503, ra("3", 0.0, 0.0), 5),
+            Outcome::RetryAfter(3000.0),
+            "not a date"
+        );
+        assert_eq!(
+            outcome(500, ra("3", f64::NAN, 0.0), 0),
+            Outcome::RetryAfter(1000.0),
+            "only 429/503"
+        );
+        assert_eq!(outcome(0, None, 3), Outcome::RetryAfter(8000.0));
+        assert_eq!(outcome(408, None, 1), Outcome::RetryAfter(2000.0));
+        assert_eq!(outcome(400, None, 0), Outcome::Rejected);
+        assert_eq!(outcome(413, None, 0), Outcome::Rejected);
     }
 
     #[test]
@@ -208,7 +286,7 @@ mod tests {
         assert_eq!(backoff_ms(1), 2000.0);
         assert_eq!(backoff_ms(5), 32000.0);
         assert_eq!(backoff_ms(40), BACKOFF_MAX_MS);
-        assert_eq!(parse_retry_after("86400", 0.0), Some(BACKOFF_MAX_MS));
-        assert_eq!(parse_retry_after("@100", 5000.0), Some(0.0));
+        assert_eq!(parse_retry_after("86400", f64::NAN, 0.0), Some(BACKOFF_MAX_MS));
+        assert_eq!(parse_retry_after("a date in the past", 100.0, 5000.0), Some(0.0));
     }
 }

@@ -7,7 +7,7 @@ use beacon::FormFactor;
 /// report tablets as not mobile).
 pub fn form_factor(ua_ch_mobile: Option<bool>, user_agent: &str) -> FormFactor {
     let ua = user_agent;
-    let has = |s: &str| ua.contains(s);
+    let has = |s: &str| crate::text::contains(ua, s);
     if ua_ch_mobile == Some(true) {
         return FormFactor::Phone;
     }

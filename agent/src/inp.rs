@@ -63,6 +63,11 @@ impl<E> LongestInteractions<E> {
         self.list.is_empty()
     }
 
+    /// The entries of every kept interaction.
+    pub fn entries(&self) -> impl Iterator<Item = &E> {
+        self.list.iter().flat_map(|i| i.entries.iter())
+    }
+
     /// Adds one `event` or `first-input` entry.
     pub fn add(&mut self, interaction_id: u64, duration: f64, start_time: f64, entry: E) {
         if interaction_id == 0 {

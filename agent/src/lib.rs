@@ -1,12 +1,15 @@
 //! vitalsign agent: the Core Web Vitals measured exactly as the reference
 //! (`web-vitals` 6.2) measures them.
 //!
-//! The decisions live in plain Rust modules (one per metric, plus `report`
-//! and `navigation`) that build and test natively. `web` is the thin wasm glue
-//! that binds browser APIs and feeds entries into them.
+//! The decisions live in plain Rust modules (one per metric, plus `report`,
+//! `navigation` and the delivery modules) that build and test natively.
+//! `abi` is the wasm's interface: functions of numbers (and a few strings)
+//! that the browser glue in `npm/src/agent.js` feeds with what the browser
+//! reports, and that answer with these modules' decisions.
 #![cfg_attr(all(target_arch = "wasm32", feature = "bundle"), no_std)]
 extern crate alloc;
 
+pub mod abi;
 pub mod cls;
 pub mod delivery;
 pub mod fcp;
@@ -16,14 +19,11 @@ pub mod inp;
 pub mod lcp;
 pub mod navigation;
 pub mod page_key;
-pub mod queue;
 pub mod report;
 pub mod session;
 pub mod sort;
+pub mod text;
 pub mod ttfb;
-
-#[cfg(target_arch = "wasm32")]
-mod web;
 
 pub use beacon::{MetricName, NavigationType, Rating};
 

@@ -23,7 +23,8 @@ pub fn is_identifier(segment: &str) -> bool {
     all(|b| b.is_ascii_digit())
         || is_uuid(s)
         || (s.len() >= 12 && all(|b| b.is_ascii_hexdigit()) && digits > 0)
-        || (s.contains('@') || s.contains("%40"))
+        || crate::text::contains(s, "@")
+        || crate::text::contains(s, "%40")
         // Tokens: long, mostly alphanumeric (base64url, JWT pieces, hashes)
         // with both letters and digits.
         || (s.len() >= 20 && digits > 0 && letters > 0 && all(|b| b.is_ascii_alphanumeric() || b"-_.~=".contains(&b)))
@@ -108,7 +109,6 @@ pub fn page_key(origin: &str, path: &str, query: &str, routes: &[String], query_
 mod tests {
     use super::*;
     use alloc::string::ToString;
-    use alloc::vec;
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
