@@ -3,7 +3,7 @@
 // binaryen; Debian's is broken) -> the hand-written JS from src/ (the glue in
 // src/agent.js calls the wasm's exports directly: no wasm-bindgen) -> terser.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,7 +44,19 @@ run(join(here, 'node_modules/.bin/wasm-opt'), [
   '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
   wasm, '-o', bg,
 ]);
+// One- and two-letter export names instead of `vs_page_key`...: the glue is
+// rewritten to match, and any name it uses that the wasm lacks fails here.
+const minified = execFileSync(join(here, 'node_modules/.bin/wasm-opt'), [
+  '--minify-imports-and-exports', '--enable-bulk-memory', '--enable-nontrapping-float-to-int',
+  '--enable-sign-ext', '--enable-mutable-globals', bg, '-o', bg,
+], { cwd: root, encoding: 'utf8' });
+const names = new Map(JSON.parse(minified.slice(minified.indexOf('{'), minified.lastIndexOf('}') + 1)).exports);
 for (const f of readdirSync(join(here, 'src'))) copyFileSync(join(here, 'src', f), join(out, f));
+const glue = join(out, 'agent.js');
+writeFileSync(glue, readFileSync(glue, 'utf8').replace(/\bw\.(vs_\w+|memory)\b/g, (_, name) => {
+  if (!names.has(name)) throw new Error(`npm/src/agent.js uses ${name}, which the wasm does not export`);
+  return `w.${names.get(name)}`;
+}));
 // Minify what pages download (the glue, the loader, the
 // script-tag starter); the wasm itself went through wasm-opt.
 const terser = join(here, 'node_modules/.bin/terser');

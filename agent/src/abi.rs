@@ -34,7 +34,6 @@ pub struct Inp {
 }
 
 /// Everything the agent remembers between calls.
-#[derive(Default)]
 pub struct Agent {
     input: Vec<u8>,
     args: Vec<String>,
@@ -50,6 +49,12 @@ pub struct Agent {
     requests: u32,
     failures: u32,
     retry_at: f64,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 fn metric(code: u32) -> MetricName {
@@ -68,6 +73,30 @@ fn code<T: PartialEq>(all: &[T], v: T) -> u32 {
 }
 
 impl Agent {
+    /// `const`, so that the wasm's global starts initialised in its data
+    /// instead of by code.
+    pub const fn new() -> Agent {
+        Agent {
+            input: Vec::new(),
+            args: Vec::new(),
+            out: Vec::new(),
+            reporters: Vec::new(),
+            cls: Vec::new(),
+            inp: Vec::new(),
+            estimate: InteractionCountEstimate::new(),
+            session: None,
+            queue: QueueSize {
+                bytes: 0,
+                max: delivery::DEFAULT_MAX_QUEUE_BYTES,
+            },
+            packer: None,
+            keepalive: KeepaliveBudget { bytes: 0, requests: 0 },
+            requests: 0,
+            failures: 0,
+            retry_at: 0.0,
+        }
+    }
+
     fn take_args(&mut self) -> Vec<String> {
         core::mem::take(&mut self.args)
     }
@@ -182,7 +211,7 @@ impl Agent {
     pub fn inp_live(&self, h: u32, n: u32) -> f64 {
         self.inp
             .get(h as usize)
-            .and_then(|i| i.longest.entries().nth(n as usize))
+            .and_then(|i| i.longest.entry(n as usize))
             .map_or(-1.0, |&s| f64::from(s))
     }
 
@@ -362,15 +391,15 @@ mod exports {
 
     use super::*;
 
-    struct Global(core::cell::UnsafeCell<Option<Agent>>);
+    struct Global(core::cell::UnsafeCell<Agent>);
     // SAFETY: wasm32-unknown-unknown without the atomics feature runs one
     // thread, and no export calls another, so no two borrows overlap.
     unsafe impl Sync for Global {}
-    static AGENT: Global = Global(core::cell::UnsafeCell::new(None));
+    static AGENT: Global = Global(core::cell::UnsafeCell::new(Agent::new()));
 
     fn a() -> &'static mut Agent {
         // SAFETY: see `Global`.
-        unsafe { (*AGENT.0.get()).get_or_insert_with(Agent::default) }
+        unsafe { &mut *AGENT.0.get() }
     }
 
     macro_rules! export {

@@ -63,9 +63,16 @@ impl<E> LongestInteractions<E> {
         self.list.is_empty()
     }
 
-    /// The entries of every kept interaction.
-    pub fn entries(&self) -> impl Iterator<Item = &E> {
-        self.list.iter().flat_map(|i| i.entries.iter())
+    /// The `n`th entry over every kept interaction (longest first), so a
+    /// caller holding entries elsewhere can forget those not listed.
+    pub fn entry(&self, mut n: usize) -> Option<&E> {
+        for i in &self.list {
+            match i.entries.get(n) {
+                Some(e) => return Some(e),
+                None => n -= i.entries.len(),
+            }
+        }
+        None
     }
 
     /// Adds one `event` or `first-input` entry.
@@ -133,15 +140,19 @@ pub struct InteractionCountEstimate {
 
 impl Default for InteractionCountEstimate {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InteractionCountEstimate {
+    pub const fn new() -> Self {
         InteractionCountEstimate {
             min_id: f64::INFINITY,
             max_id: 0.0,
             count: 0.0,
         }
     }
-}
 
-impl InteractionCountEstimate {
     pub fn add(&mut self, interaction_id: f64) {
         if interaction_id > 0.0 {
             self.min_id = self.min_id.min(interaction_id);

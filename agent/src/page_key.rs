@@ -6,6 +6,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::text::split;
+
 /// Placeholder for a path segment that looks like an identifier.
 pub const ID: &str = ":id";
 
@@ -45,7 +47,7 @@ fn is_uuid(s: &str) -> bool {
 /// `path` with identifier-like segments replaced by `:id`.
 pub fn scrub_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
+    for (i, seg) in split(path, b'/').enumerate() {
         if i > 0 {
             out.push('/');
         }
@@ -61,8 +63,8 @@ pub fn match_route<'a>(path: &str, routes: &'a [String]) -> Option<&'a str> {
 }
 
 fn route_matches(route: &str, path: &str) -> bool {
-    let mut p = path.trim_end_matches('/').split('/');
-    for r in route.trim_end_matches('/').split('/') {
+    let mut p = split(path.trim_end_matches('/'), b'/');
+    for r in split(route.trim_end_matches('/'), b'/') {
         if r == "*" {
             return true;
         }
@@ -78,10 +80,9 @@ fn route_matches(route: &str, path: &str) -> bool {
 /// The query string keeping only `keys` (in the page's order); empty when
 /// none are kept. `query` has no leading `?`.
 pub fn keep_query(query: &str, keys: &[String]) -> String {
-    let kept: Vec<&str> = query
-        .split('&')
+    let kept: Vec<&str> = split(query, b'&')
         .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or("");
+            let key = split(pair, b'=').next().unwrap_or("");
             !key.is_empty() && keys.iter().any(|k| k == key)
         })
         .collect();

@@ -15,7 +15,7 @@ pub struct Session {
 
 impl Session {
     pub fn parse(stored: &str) -> Option<Session> {
-        let (id, t) = stored.rsplit_once('.')?;
+        let (id, t) = crate::text::rsplit_once(stored, b'.')?;
         let last_active_ms = parse_u64(t)? as f64;
         (!id.is_empty() && id.len() <= 64).then(|| Session {
             id: id.into(),
