@@ -158,16 +158,8 @@ impl Agent {
 
     /// The new CLS when the current window became the largest, else -1.
     pub fn cls_update(&mut self, h: u32) -> f64 {
-        match self.cls.get_mut(h as usize) {
-            Some(c) => {
-                if c.update() {
-                    c.value
-                } else {
-                    -1.0
-                }
-            }
-            None => -1.0,
-        }
+        let grown = |c: &mut Cls| if c.update() { c.value } else { -1.0 };
+        self.cls.get_mut(h as usize).map_or(-1.0, grown)
     }
 
     pub fn inp(&mut self) -> u32 {

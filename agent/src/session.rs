@@ -57,7 +57,7 @@ fn parse_u64(s: &str) -> Option<u64> {
 /// Whether a session is sampled at `rate` (0 to 1). Decided from the
 /// session id alone, so every page view of a session agrees.
 pub fn is_sampled(session_id: &str, rate: f64) -> bool {
-    if !(rate > 0.0) {
+    if rate.is_nan() || rate <= 0.0 {
         return false;
     }
     if rate >= 1.0 {
