@@ -312,8 +312,8 @@ impl Agent {
         };
     }
 
-    pub fn enqueue(&mut self, id_len: usize) -> bool {
-        self.queue.add(id_len)
+    pub fn enqueue(&mut self, id_len: usize, replaced: bool) -> bool {
+        self.queue.add(id_len, replaced)
     }
 
     /// Starts packing a flush whose beacon without metrics is `envelope`
@@ -441,7 +441,7 @@ mod exports {
         vs_page_key(routes: u32, keys: u32) -> u32 = a().page_key(routes, keys);
         vs_form_factor(mobile: i32) -> u32 = a().form_factor(mobile);
         vs_transport(max_queue_bytes: f64) = a().transport(max_queue_bytes);
-        vs_enqueue(id_len: usize) -> u32 = a().enqueue(id_len) as u32;
+        vs_enqueue(id_len: usize, replaced: u32) -> u32 = a().enqueue(id_len, replaced != 0) as u32;
         vs_pack(envelope: usize) = a().pack(envelope);
         vs_pack_add(size: usize) -> u32 = a().pack_add(size);
         vs_body_fits(size: usize) -> u32 = (size <= delivery::MAX_BODY_BYTES) as u32;
@@ -567,7 +567,7 @@ mod tests {
     fn packing_and_budgets() {
         let mut a = Agent::default();
         a.transport(0.0);
-        assert!(!a.enqueue(10));
+        assert!(!a.enqueue(10, false));
         a.pack(100);
         assert_eq!(a.pack_add(59_000), 0);
         assert_eq!(a.pack_add(1_000), 1, "would pass 60,000 bytes");

@@ -107,9 +107,13 @@ impl QueueSize {
     /// Bytes a queued report is counted for, besides its id.
     pub const PER_REPORT: usize = 120;
 
-    /// Counts one more report; whether the queue should be flushed now.
-    pub fn add(&mut self, id_len: usize) -> bool {
-        self.bytes += Self::PER_REPORT + id_len;
+    /// Counts a queued report (`replaced`: it took the place of an earlier
+    /// report of the same metric instance, so the queue did not grow);
+    /// whether the queue should be flushed now.
+    pub fn add(&mut self, id_len: usize, replaced: bool) -> bool {
+        if !replaced {
+            self.bytes += Self::PER_REPORT + id_len;
+        }
         self.bytes >= self.max
     }
 }
@@ -279,6 +283,17 @@ mod tests {
         assert_eq!(outcome(408, None, 1), Outcome::RetryAfter(2000.0));
         assert_eq!(outcome(400, None, 0), Outcome::Rejected);
         assert_eq!(outcome(413, None, 0), Outcome::Rejected);
+    }
+
+    #[test]
+    fn queue_size_grows_with_new_instances_only() {
+        let mut q = QueueSize { bytes: 0, max: 1000 };
+        for _ in 0..100 {
+            assert!(!q.add(30, true), "a growing CLS replaces its own report");
+        }
+        assert_eq!(q.bytes, 0);
+        let flushes = (0..10).filter(|_| q.add(30, false)).count();
+        assert_eq!((q.bytes, flushes), (1500, 4), "full from the 7th new report on");
     }
 
     #[test]

@@ -382,8 +382,9 @@ let exitFlush; // a flush is scheduled right after the current hide handler
 
 const enqueue = (m, delta) => {
   // The latest report per metric instance.
-  t.queue.set(m.n + m.id, { name: NAMES[m.n], value: m.v, delta, id: m.id, rating: rating(m), navigationType: NAV[m.nav] });
-  const full = w.vs_enqueue(m.id.length);
+  const key = m.n + m.id;
+  const full = w.vs_enqueue(m.id.length, t.queue.has(key));
+  t.queue.set(key, { name: NAMES[m.n], value: m.v, delta, id: m.id, rating: rating(m), navigationType: NAV[m.nav] });
   if (hidden()) {
     // Reports made while hiding (final CLS, INP, LCP) leave right after the
     // handler that made them, before the page can unload.
