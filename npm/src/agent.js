@@ -18,21 +18,22 @@ const NAV = ['navigate', 'reload', 'back-forward', 'back-forward-cache', 'preren
 const FORM_FACTORS = ['phone', 'tablet', 'desktop'];
 const BFCACHE = 3; // NAV index
 
-const doc = document;
-const perf = performance;
-const enc = new TextEncoder();
+// No browser global is touched at import time, so importing the package
+// during server-side rendering is harmless.
+let enc;
+const encode = (s) => (enc ||= new TextEncoder()).encode(s);
 
 // --- strings across the wasm boundary ---------------------------------------
 const args = (...list) => {
   for (const s of list) {
-    const b = enc.encode(s);
+    const b = encode(s);
     const p = w.vs_alloc(b.length); // may grow memory: take the buffer after
     new Uint8Array(w.memory.buffer, p, b.length).set(b);
     w.vs_arg(b.length);
   }
 };
 const str = (n) => new TextDecoder().decode(new Uint8Array(w.memory.buffer, w.vs_out(), n));
-const bytes = (s) => enc.encode(s).length;
+const bytes = (s) => encode(s).length;
 
 // --- page lifecycle (web-vitals src/lib) --------------------------------------
 // Nothing the agent runs may throw into the page.
@@ -44,11 +45,11 @@ const safe = (f) => (...a) => {
 const listen = (type, f, once) => addEventListener(type, safe(f), { capture: true, once });
 const later = (f, ms) => setTimeout(safe(f), ms);
 const raf2 = (f) => requestAnimationFrame(() => requestAnimationFrame(safe(f)));
-const hidden = () => doc.visibilityState === 'hidden';
-const prerendering = () => !!doc.prerendering;
+const hidden = () => document.visibilityState === 'hidden';
+const prerendering = () => !!document.prerendering;
 const entriesByType = (t) => {
   try {
-    return perf.getEntriesByType(t);
+    return performance.getEntriesByType(t);
   } catch {
     return [];
   }
@@ -57,7 +58,7 @@ const entriesByType = (t) => {
 /** The navigation entry, if its responseStart is valid. */
 const navEntry = () => {
   const e = entriesByType('navigation')[0];
-  return e && w.vs_ttfb_valid(e.responseStart, perf.now()) ? e : undefined;
+  return e && w.vs_ttfb_valid(e.responseStart, performance.now()) ? e : undefined;
 };
 const activationStart = () => navEntry()?.activationStart || 0;
 
@@ -150,7 +151,7 @@ const observe = (types, threshold, cb) => {
 const navigationType = () => {
   const e = navEntry();
   args(e?.type || '');
-  return w.vs_nav(restoreTime >= 0, !!e, prerendering(), e?.activationStart || 0, !!doc.wasDiscarded);
+  return w.vs_nav(restoreTime >= 0, !!e, prerendering(), e?.activationStart || 0, !!document.wasDiscarded);
 };
 const newId = () => str(w.vs_id(Date.now(), Math.random()));
 const metric = (n, value, sink, opts, nav = navigationType()) => ({
@@ -199,7 +200,7 @@ const fcp = (sink, opts) =>
       onRestore((ev) => {
         restart(m, -1);
         raf2(() => {
-          m.v = perf.now() - ev.timeStamp;
+          m.v = performance.now() - ev.timeStamp;
           report(m, 1);
         });
       });
@@ -246,7 +247,7 @@ const lcp = (sink, opts) =>
       restart(m, -1);
       finalized = 0;
       raf2(() => {
-        m.v = perf.now() - ev.timeStamp;
+        m.v = performance.now() - ev.timeStamp;
         finalized = 1;
         report(m, 1);
       });
@@ -297,12 +298,12 @@ const startCls = (sink, opts) => {
 
 // performance.interactionCount, estimated from interaction ids where missing.
 let estimating;
-const interactionCount = () => (estimating ? w.vs_estimate() : perf.interactionCount || 0);
+const interactionCount = () => (estimating ? w.vs_estimate() : performance.interactionCount || 0);
 const inp = (sink, opts) => {
   if (!('interactionId' in (self.PerformanceEventTiming?.prototype || {}))) return;
   firstHiddenTime();
   whenActivated(() => {
-    if (!('interactionCount' in perf) && !estimating) {
+    if (!('interactionCount' in performance) && !estimating) {
       estimating = 1;
       observe(['event'], 0, (entries) => entries.forEach((e) => w.vs_estimate_add(e.interactionId || 0)));
     }
@@ -347,7 +348,7 @@ const inp = (sink, opts) => {
 const whenReady = (f) =>
   prerendering()
     ? whenActivated(() => whenReady(f))
-    : doc.readyState !== 'complete'
+    : document.readyState !== 'complete'
       ? listen('load', () => whenReady(f), true)
       : later(f);
 const ttfb = (sink, opts) => {

@@ -78,7 +78,7 @@ const start = () => {
         return true;
       },
       () => {
-        early?.stop();
+        early?.stop?.();
         early = undefined;
         queue.length = 0;
         state = 'failed';

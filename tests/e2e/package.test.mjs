@@ -29,6 +29,19 @@ after(async () => {
   await site?.close();
 });
 
+test('importing the installed package in Node (server-side rendering) is harmless', () => {
+  // Frameworks import client modules on the server too: no browser global may
+  // be touched at import time, and calls there must be silent no-ops.
+  const script = `
+    const m = await import('vitalsign');
+    m.onLCP(() => { throw new Error('called'); });
+    m.init({ endpoint: '/v1/beacon' });
+    console.log(JSON.stringify({ loaded: await m.loaded(), thresholds: m.LCPThresholds }));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: scratch, encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { loaded: false, thresholds: [2500, 4000] });
+});
+
 test('the packed package has its entry points, types and README', () => {
   const dir = join(scratch, 'node_modules', 'vitalsign');
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
