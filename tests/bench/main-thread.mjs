@@ -29,7 +29,7 @@ async function measure(lib) {
   await page.addInitScript(() => {
     window.__loafScripts = [];
     new PerformanceObserver((l) => {
-      for (const e of l.getEntries()) for (const s of e.scripts || []) window.__loafScripts.push({ url: s.sourceURL, duration: s.duration });
+      for (const e of l.getEntries()) for (const s of e.scripts || []) window.__loafScripts.push({ url: s.sourceURL, duration: s.duration, invoker: s.invoker, type: s.invokerType, fn: s.sourceFunctionName, at: s.sourceCharPosition, start: Math.round(s.startTime) });
     }).observe({ type: 'long-animation-frame', buffered: true });
   });
   await page.goto(`${site.url}/pages/bench.html?lib=${lib}`);
@@ -55,6 +55,8 @@ async function measure(lib) {
   }
   let self = 0;
   for (const node of profile.nodes) if (mine(node.callFrame.url)) self += dt.get(node.id) || 0;
+  const long = loaf.filter((s) => mine(s.url || '') && s.duration > 50);
+  for (const s of long) console.log(`  ${lib}: long agent script ${s.duration.toFixed(0)} ms at ${s.start} ms: ${s.type} ${s.invoker} ${s.url.split('/').pop()}:${s.at} ${s.fn}`);
   const longest = Math.max(0, ...loaf.filter((s) => mine(s.url || '')).map((s) => s.duration));
   return { ms: self / 1000, longest };
 }
