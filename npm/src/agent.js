@@ -24,6 +24,8 @@ let enc;
 const encode = (s) => (enc ||= new TextEncoder()).encode(s);
 
 // --- strings across the wasm boundary ---------------------------------------
+// Arguments pushed with args() are consumed by the next wasm call that takes
+// strings: push them right before that call, never across another one.
 const args = (...list) => {
   for (const s of list) {
     const b = encode(s);
@@ -554,8 +556,11 @@ export const start = (o) => {
   const session = str(w.vs_session(Date.now(), Math.random()));
   if (consent) storage('localStorage', SESSION_KEY, session);
   const nav = navigator;
-  args(nav.userAgent || '');
   const mobile = nav.userAgentData?.mobile;
+  const formFactor = () => {
+    args(nav.userAgent || '');
+    return FORM_FACTORS[w.vs_form_factor(typeof mobile === 'boolean' ? +mobile : -1)];
+  };
   t = {
     c,
     consent,
@@ -569,7 +574,7 @@ export const start = (o) => {
       pageViewId: 0,
       sessionId: str(w.vs_session_id()),
       navigationType: 0,
-      formFactor: FORM_FACTORS[w.vs_form_factor(typeof mobile === 'boolean' ? +mobile : -1)],
+      formFactor: formFactor(),
       effectiveType: typeof nav.connection?.effectiveType === 'string' ? nav.connection.effectiveType : undefined,
       deviceMemory: num(nav.deviceMemory),
     },

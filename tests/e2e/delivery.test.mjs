@@ -64,6 +64,23 @@ test('hiding the page sends one schema-valid beacon with every metric', async ()
   await context.close();
 });
 
+test('the beacon tells the device and the navigation: phone from a mobile User-Agent, reload after a reload', async () => {
+  site.beacons.length = 0;
+  const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+  const initScript = `Object.defineProperty(Navigator.prototype, 'userAgent', { get: () => ${JSON.stringify(iphone)} });
+    Object.defineProperty(Navigator.prototype, 'userAgentData', { get: () => undefined });`;
+  const { page, context, errors } = await open({ endpoint: '/beacon' }, '', { initScript });
+  await page.reload();
+  await page.waitForFunction(() => window.__isReady === true);
+  await settle(page);
+  await stubVisibility(page, 'hidden');
+  const b = await waitFor(() => site.beacons.find((b) => b.json?.navigationType === 'reload'), { what: 'a beacon from the reloaded page' });
+  assert.equal(b.json.formFactor, 'phone');
+  assert.ok(b.json.metrics.every((m) => m.navigationType === 'reload'));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('hide, navigation away, tab close and bfcache deliver every metric once per id to the collector', async () => {
   const endpoint = `${collector.url}/v1/beacon`;
   // 1. hidden, 2. navigated away, 3. closed.
