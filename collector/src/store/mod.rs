@@ -17,6 +17,7 @@ use crate::aggregate::{Cell, Span};
 
 mod cells;
 mod sqlite;
+mod values;
 
 pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
 
@@ -113,7 +114,7 @@ pub struct AggregateQuery {
     /// retention cut-off.
     pub spans: Vec<Span>,
     /// Compute the exact p75 ([`Aggregate::p75`]), which costs a look at
-    /// the raw reports around it.
+    /// the exact values of the reports around it.
     pub exact_p75: bool,
 }
 

@@ -10,8 +10,13 @@
 //!
 //! **Tables.** `reports` holds one row per (site, metric, report id), the raw
 //! data; `sites` and `pages` give the ids it refers to; `aggregates` holds
-//! the hourly and daily cells per page, metric and form factor, saved at
-//! shutdown; `meta` says whether they are up to date.
+//! the hourly and daily cells per page, metric and form factor, and
+//! `exact_values` the exact values per page, metric and day, both saved at
+//! shutdown; `meta` says whether they are up to date. Besides the primary
+//! key, `reports` has two indexes, both mostly appended to in arrival order
+//! rather than inserted at random places: `reports_key` (site, metric,
+//! report id; web-vitals ids start with a timestamp) for dedup, and
+//! `reports_time` for retention and export.
 //!
 //! **Aggregates** live in memory ([`Cells`]), updated by the writer after
 //! each commit: adding a report adds its value to its cells, replacing a
@@ -20,14 +25,17 @@
 //! deduplicated raw reports. At a clean shutdown the changed cells are
 //! saved and `meta.aggregates_clean` is set; at start-up they are loaded. If
 //! the last run did not shut down cleanly (a crash, SIGKILL), they are
-//! rebuilt from `reports` (one scan of a covering index).
+//! rebuilt from `reports` (one scan of the table, sorted in memory by
+//! page, metric, form factor and time before adding, for cache locality).
 //!
 //! **Exact p75.** The sketch tells which bin the nearest-rank p75 falls in
 //! and its rank within the bin, exactly (bins hold exact counts). The
-//! value is then read from the raw reports of that bin through the
-//! `reports_value` index. Readers take the aggregates lock and open their
-//! SQLite read snapshot together, and the writer commits and updates the
-//! aggregates under the same lock, so both always agree.
+//! value is then read from the exact values of the raw reports, kept in
+//! memory ([`Values`], 16 bytes per report) next to the cells and updated
+//! with them: an index of the raw reports by value would insert each report
+//! at a random place, which made it most of the writer's cost. Readers take
+//! the aggregates lock, and the writer commits and updates the aggregates
+//! and values under the same lock, so all always agree.
 //!
 //! **Retention.** Every hour the writer drops cells and raw reports of days
 //! past the retention (in chunks, between write groups), and pages and
@@ -35,9 +43,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -46,6 +54,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use tokio::sync::oneshot;
 
 use super::cells::{ff_code, ff_from_code, ff_selector, BaseCell, Cells, Place, Scope};
+use super::values::{Select, Values};
 use super::{
     Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, PageScope, Report, Store, StoreError,
     StoreFuture, StoreStatus, HOURLY_DAYS, OTHER_PAGE,
@@ -59,7 +68,7 @@ pub const DB_FILE_NAME: &str = "vitalsign.db";
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -149,6 +158,19 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         JOIN pages p ON p.site_id = s.id AND p.page = m.page
         ORDER BY m.rowid;
     DROP TABLE metric_reports;",
+    // 3: exact values are kept in memory (see `values.rs`) and saved at
+    // shutdown like the aggregates; the value index, a random insert per
+    // report, goes. The saved aggregates are marked stale, so that the first
+    // start rebuilds both from the raw reports.
+    "DROP INDEX IF EXISTS reports_value;
+    CREATE TABLE exact_values (
+        page_id INTEGER NOT NULL,
+        metric  INTEGER NOT NULL,
+        day     INTEGER NOT NULL, -- days since 1970-01-01
+        data    BLOB    NOT NULL, -- sorted (value f64, ms in day u32, form factor u8), little-endian
+        PRIMARY KEY (day, page_id, metric) -- retention deletes whole days
+    ) WITHOUT ROWID;
+    UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
 ];
 
 const INSERT_SQL: &str = "INSERT INTO reports
@@ -160,12 +182,20 @@ const INSERT_SQL: &str = "INSERT INTO reports
 const EXISTING_SQL: &str = "SELECT id, page_id, form_factor, received_at, value
     FROM reports WHERE site_id = ?1 AND metric = ?2 AND report_id = ?3";
 
-/// The filter shared by the raw-report reads of one aggregate.
-const RAW_FILTER: &str = "page_id = ?1 AND metric = ?2 AND value >= ?3 AND value < ?4
-    AND received_at >= ?5 AND received_at < ?6 AND (?7 = 255 OR form_factor = ?7)";
-
 /// Raw reports deleted per retention step, between write groups.
 const RETENTION_CHUNK: usize = 5_000;
+/// The writer's page cache, KiB. Small: a write group touches few pages
+/// (appends), and SQLite walks the whole cache at every commit
+/// (`pcache1TruncateUnsafe`, 5–7 % of the writer at 32–64 MiB).
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
+/// The writer's page cache for retention deletes and saving aggregates:
+/// large transactions over pages all over the file, which with the small
+/// cache spill to the WAL mid-transaction and read pages again.
+const MAINTENANCE_CACHE_KIB: i64 = 64 * 1024;
+
+/// Write groups (and writer checkpoints) slower than this are logged at
+/// debug level, with where the time went.
+const SLOW_GROUP: Duration = Duration::from_millis(20);
 /// How often the writer wakes up when idle, to start retention on time.
 const TICK: Duration = Duration::from_secs(30);
 
@@ -243,6 +273,8 @@ struct Shared {
 struct State {
     catalog: Catalog,
     cells: Cells,
+    /// The exact values of the raw reports.
+    values: Values,
     /// Nothing received before this is answered.
     cutoff_ms: i64,
 }
@@ -250,7 +282,10 @@ struct State {
 /// One beacon's reports, and where to say they are committed.
 struct Insert {
     reports: Vec<Report>,
-    ack: oneshot::Sender<Result<Inserted, StoreError>>,
+    /// Also hands the reports back, so that the thread that allocated
+    /// their strings frees them (a free from another thread costs glibc's
+    /// allocator a lock and more, in the writer, the bottleneck).
+    ack: oneshot::Sender<(Result<Inserted, StoreError>, Vec<Report>)>,
 }
 
 #[derive(Debug, Default)]
@@ -362,6 +397,7 @@ impl Sqlite {
         let catalog = load_catalog(&conn)?;
         let (cutoff_ms, horizon_ms) = retention_bounds(now_ms(), options.retention_days);
         let mut cells = Cells::new(horizon_ms);
+        let mut values = Values::new();
         let clean = conn
             .query_row("SELECT value FROM meta WHERE key = 'aggregates_clean'", [], |r| {
                 r.get::<_, i64>(0)
@@ -369,16 +405,25 @@ impl Sqlite {
             .optional()?
             == Some(1);
         let loaded = if clean {
-            load_aggregates(&conn, &catalog, &mut cells)
-        } else {
-            Ok(0)
-        };
-        match loaded {
-            Ok(n) if clean => {
+            load_aggregates(&conn, &catalog, &mut cells).and_then(|n| {
                 tracing::info!(
                     cells = n,
                     ms = started.elapsed().as_millis() as u64,
                     "loaded aggregates"
+                );
+                Ok((n, load_values(&conn, &catalog, &mut values)?))
+            })
+        } else {
+            Ok((0, 0))
+        };
+        match loaded {
+            Ok((n, days)) if clean => {
+                tracing::info!(
+                    cells = n,
+                    days,
+                    values = values.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "loaded exact values"
                 );
             }
             other => {
@@ -389,7 +434,9 @@ impl Sqlite {
                 }
                 cells = Cells::new(horizon_ms);
                 conn.execute("DELETE FROM aggregates", [])?;
-                let n = rebuild_aggregates(&conn, &catalog, &mut cells)?;
+                conn.execute("DELETE FROM exact_values", [])?;
+                values = Values::new();
+                let n = scan_reports(&conn, &catalog, Some(&mut cells), &mut values)?;
                 cells.mark_all_dirty();
                 tracing::info!(
                     reports = n,
@@ -415,12 +462,14 @@ impl Sqlite {
             state: RwLock::new(State {
                 catalog,
                 cells,
+                values,
                 cutoff_ms,
             }),
             idle_readers: Mutex::new(Vec::new()),
             exact_cache: Mutex::new(HashMap::new()),
             max_idle_readers: options.max_idle_readers,
         });
+        let clock = CheckpointClock::new();
         let mut writer = Writer {
             conn,
             shared: shared.clone(),
@@ -428,6 +477,7 @@ impl Sqlite {
             retention: None,
             retention_hour: i64::MIN,
             last_checkpoint: Instant::now(),
+            checkpoints: clock.clone(),
             rolled_hour: Resolution::Hour.bucket(now_ms()),
         };
         writer.start_retention(now_ms())?;
@@ -438,7 +488,7 @@ impl Sqlite {
             .name("sqlite-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
-        let checkpointer = start_checkpointer(&shared.path)?;
+        let checkpointer = start_checkpointer(&shared.path, clock)?;
         Ok(Sqlite {
             inner: Arc::new(Handle {
                 tx: RwLock::new(Some(tx)),
@@ -455,26 +505,65 @@ impl Sqlite {
 }
 
 /// How often the checkpointer thread copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// How often the writer itself checkpoints, between two groups. Its
 /// checkpoint has little left to copy (the checkpointer thread did most),
 /// but, no commit running meanwhile, it can finish: then the next commit
 /// starts the WAL over instead of growing it without end.
-const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+/// The writer checkpoints within this long after the checkpointer thread
+/// finished one, when what is left to copy and fsync is least (a few
+/// milliseconds of commits instead of up to [`CHECKPOINT_EVERY`]'s: this
+/// checkpoint stalls every beacon waiting for the writer)...
+const WRITER_CHECKPOINT_WINDOW: Duration = Duration::from_millis(10);
+/// ... unless none came in this long.
+const WRITER_CHECKPOINT_LATEST: Duration = Duration::from_secs(10);
+
+/// When the checkpointer thread last finished a checkpoint.
+#[derive(Clone)]
+struct CheckpointClock {
+    epoch: Instant,
+    /// Milliseconds since `epoch`, plus one; 0: never.
+    done: Arc<AtomicU64>,
+}
+
+impl CheckpointClock {
+    fn new() -> CheckpointClock {
+        CheckpointClock {
+            epoch: Instant::now(),
+            done: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn mark(&self) {
+        self.done
+            .store(self.epoch.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+    }
+
+    /// Whether the last checkpoint finished within `window`.
+    fn within(&self, window: Duration) -> bool {
+        let done = self.done.load(Ordering::Relaxed);
+        done > 0 && (self.epoch.elapsed().as_millis() as u64 + 1).saturating_sub(done) <= window.as_millis() as u64
+    }
+}
 
 /// Checkpoints in a thread of their own, so that the writer never waits
 /// for one (a checkpoint fsyncs; inside a commit it would stall every
 /// beacon of the group). PASSIVE: it copies what it can without blocking
 /// the writer or readers.
-fn start_checkpointer(path: &Path) -> Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>), StoreError> {
+fn start_checkpointer(
+    path: &Path,
+    clock: CheckpointClock,
+) -> Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>), StoreError> {
     let conn = open_connection(path, Role::Checkpointer)?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "checkpoint failed");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    Ok(()) => clock.mark(),
+                    Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 }
             }
         })
@@ -506,12 +595,13 @@ fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
         Role::Writer { fsync } => {
             let sync = if fsync { "FULL" } else { "NORMAL" };
             conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
-            conn.pragma_update(None, "cache_size", -65_536).map_err(open_err)?;
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+                .map_err(open_err)?;
             // The checkpointer thread keeps the WAL short; this is only a
             // safety net should it fall behind (400 MB of 4 KiB pages).
             conn.pragma_update(None, "wal_autocheckpoint", 100_000)
                 .map_err(open_err)?;
-            conn.pragma_update(None, "journal_size_limit", 64 << 20)
+            conn.pragma_update(None, "journal_size_limit", 256 << 20)
                 .map_err(open_err)?;
         }
         Role::Checkpointer => {
@@ -646,32 +736,70 @@ fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> R
     Ok(n)
 }
 
-fn rebuild_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<u64, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT page_id, metric, value, received_at, form_factor
-         FROM reports INDEXED BY reports_value",
-    )?;
+/// Loads the exact values saved at the last clean shutdown; the number of
+/// days loaded.
+fn load_values(conn: &Connection, catalog: &Catalog, values: &mut Values) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare("SELECT page_id, metric, day, data FROM exact_values")?;
     let mut rows = stmt.query([])?;
     let mut n = 0;
+    let corrupt = |what: &str| StoreError::Internal(format!("saved exact values {what}"));
     while let Some(row) = rows.next()? {
         let page: u32 = row.get(0)?;
-        let Some(&(site, _)) = catalog.pages.get(&page) else {
+        if !catalog.pages.contains_key(&page) {
             continue;
-        };
-        let Some(metric) = metric_from_code(row.get(1)?) else {
-            continue;
-        };
-        let place = Place {
-            site,
-            page,
-            metric,
-            ff: row.get(4)?,
-            received_at_ms: row.get(3)?,
-        };
-        cells.add(&place, row.get(2)?);
+        }
+        let metric = metric_from_code(row.get(1)?).ok_or_else(|| corrupt("have an unknown metric"))?;
+        let blob = row.get_ref(3)?.as_blob().map_err(|_| corrupt("are not a blob"))?;
+        if !values.load_day(page, metric, row.get(2)?, blob) {
+            return Err(corrupt("are malformed"));
+        }
         n += 1;
     }
     Ok(n)
+}
+
+/// Reads every raw report into `values`, and into `cells` when given (to
+/// rebuild them).
+fn scan_reports(
+    conn: &Connection,
+    catalog: &Catalog,
+    mut cells: Option<&mut Cells>,
+    values: &mut Values,
+) -> Result<u64, StoreError> {
+    // Read first, then add in (page, metric, form factor, time) order: the
+    // table is in arrival order, which jumps between pages at every row,
+    // and adding in that order missed the CPU caches at every cell (three
+    // times slower than sorting first).
+    let mut all: Vec<(u32, u8, u8, i64, f64)> = Vec::new();
+    let mut stmt = conn.prepare("SELECT page_id, metric, value, received_at, form_factor FROM reports")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let page: u32 = row.get(0)?;
+        let metric: i64 = row.get(1)?;
+        if !catalog.pages.contains_key(&page) || metric_from_code(metric).is_none() {
+            continue;
+        }
+        all.push((page, metric as u8, row.get(4)?, row.get(3)?, row.get(2)?));
+    }
+    all.sort_unstable_by_key(|&(page, metric, ff, at, _)| (page, metric, ff, at));
+    for &(page, metric, ff, at, value) in &all {
+        let (Some(&(site, _)), Some(metric)) = (catalog.pages.get(&page), metric_from_code(metric as i64)) else {
+            continue;
+        };
+        if let Some(cells) = cells.as_deref_mut() {
+            let place = Place {
+                site,
+                page,
+                metric,
+                ff,
+                received_at_ms: at,
+            };
+            cells.add(&place, value);
+        }
+        values.add(page, metric, ff, at, value);
+    }
+    values.finish();
+    Ok(all.len() as u64)
 }
 
 /// The writer thread's state.
@@ -684,6 +812,8 @@ struct Writer {
     /// The clock hour of the last retention pass.
     retention_hour: i64,
     last_checkpoint: Instant,
+    /// When the checkpointer thread last finished one.
+    checkpoints: CheckpointClock,
     /// The clock hour the rolling window merges were last moved to.
     rolled_hour: i64,
 }
@@ -710,10 +840,17 @@ impl Writer {
                     }
                     self.shared.queue_depth.fetch_sub(group.len() as i64, Ordering::Relaxed);
                     self.commit_group(&mut group);
-                    if self.last_checkpoint.elapsed() >= WRITER_CHECKPOINT_EVERY {
+                    let since = self.last_checkpoint.elapsed();
+                    if since >= WRITER_CHECKPOINT_EVERY
+                        && (since >= WRITER_CHECKPOINT_LATEST || self.checkpoints.within(WRITER_CHECKPOINT_WINDOW))
+                    {
                         self.last_checkpoint = Instant::now();
                         if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                             tracing::warn!(error = %e, "checkpoint failed");
+                        }
+                        let took = self.last_checkpoint.elapsed();
+                        if took >= SLOW_GROUP {
+                            tracing::debug!(ms = took.as_secs_f64() * 1e3, "slow writer checkpoint");
                         }
                     }
                 }
@@ -744,13 +881,19 @@ impl Writer {
         let mut new_ids = NewIds::default();
         let shared = &self.shared;
         let options = &self.options;
+        let started = Instant::now();
+        let mut timings = [Duration::ZERO; 3];
         let committed = (|| -> Result<(), StoreError> {
             let tx = self.conn.transaction()?;
             {
                 let state = shared.state.read().expect("state lock poisoned");
+                // Prepared once per group: the statement cache's look-up
+                // hashes the SQL text, a cost per report otherwise.
+                let mut insert_stmt = tx.prepare_cached(INSERT_SQL)?;
                 for insert in group.iter() {
                     results.push(write_beacon(
                         &tx,
+                        &mut insert_stmt,
                         &state.catalog,
                         options,
                         &mut new_ids,
@@ -759,8 +902,10 @@ impl Writer {
                     )?);
                 }
             }
+            timings[0] = started.elapsed();
             let mut state = shared.state.write().expect("state lock poisoned");
             tx.commit()?;
+            timings[1] = started.elapsed();
             let state = &mut *state;
             for (id, name) in new_ids.sites.drain(..) {
                 state.catalog.add_site(id, name);
@@ -770,30 +915,47 @@ impl Writer {
             }
             for delta in deltas.drain(..) {
                 match delta {
-                    Delta::Add(place, value) => state.cells.add(&place, value),
+                    Delta::Add(place, value) => {
+                        state.cells.add(&place, value);
+                        let p = &place;
+                        state.values.add(p.page, p.metric, p.ff, p.received_at_ms, value);
+                    }
                     Delta::Remove(place, value) => {
                         if !state.cells.remove(&place, value) {
                             tracing::error!(?place, value, "replaced value missing from aggregates");
+                        }
+                        let p = &place;
+                        if !state.values.remove(p.page, p.metric, p.ff, p.received_at_ms, value) {
+                            tracing::error!(?place, value, "replaced value missing from exact values");
                         }
                     }
                 }
             }
             Ok(())
         })();
+        timings[2] = started.elapsed();
+        if timings[2] >= SLOW_GROUP {
+            tracing::debug!(
+                beacons = group.len(),
+                write_ms = timings[0].as_secs_f64() * 1e3,
+                commit_ms = timings[1].as_secs_f64() * 1e3,
+                total_ms = timings[2].as_secs_f64() * 1e3,
+                "slow write group"
+            );
+        }
         match committed {
             Ok(()) => {
                 for (insert, result) in group.drain(..).zip(results) {
                     // The handler may have given up (client gone); nothing to do.
-                    let _ = insert.ack.send(result);
+                    let _ = insert.ack.send((result, insert.reports));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
                 let msg = e.to_string();
                 for insert in group.drain(..) {
-                    let _ = insert
-                        .ack
-                        .send(Err(StoreError::Internal(format!("commit failed: {msg}"))));
+                    let failed = StoreError::Internal(format!("commit failed: {msg}"));
+                    let _ = insert.ack.send((Err(failed), insert.reports));
                 }
             }
         }
@@ -832,11 +994,16 @@ impl Writer {
             let mut state = self.shared.state.write().expect("state lock poisoned");
             state.cutoff_ms = state.cutoff_ms.max(cutoff);
             state.cells.prune(Resolution::Day.bucket(cutoff), horizon);
+            state.values.prune(Resolution::Day.bucket(cutoff));
         }
         self.conn.execute(
             "DELETE FROM aggregates WHERE (resolution = 1 AND bucket < ?1)
                 OR (resolution = 0 AND bucket < ?2)",
             params![Resolution::Day.bucket(cutoff), Resolution::Hour.bucket(horizon)],
+        )?;
+        self.conn.execute(
+            "DELETE FROM exact_values WHERE day < ?1",
+            params![Resolution::Day.bucket(cutoff)],
         )?;
         self.retention = Some(cutoff);
         Ok(())
@@ -848,25 +1015,39 @@ impl Writer {
         let Some(cutoff) = self.retention else {
             return Ok(());
         };
+        self.conn.pragma_update(None, "cache_size", -MAINTENANCE_CACHE_KIB)?;
         let deleted = self.conn.execute(
             "DELETE FROM reports WHERE id IN
                 (SELECT id FROM reports WHERE received_at < ?1 LIMIT ?2)",
             params![cutoff, RETENTION_CHUNK as i64],
-        )?;
+        );
+        self.conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        let deleted = deleted?;
         if deleted > 0 {
             tracing::debug!(deleted, "retention: deleted old reports");
             return Ok(());
         }
         self.retention = None;
+        // Pages without reports: the exact values in memory are those of
+        // the raw reports (no index of the reports by page is kept).
+        let pages: Vec<u32> = {
+            let state = self.shared.state.read().expect("state lock poisoned");
+            let live = state.values.pages();
+            state
+                .catalog
+                .pages
+                .keys()
+                .filter(|p| !live.contains(p))
+                .copied()
+                .collect()
+        };
         let tx = self.conn.transaction()?;
-        let pages: Vec<u32> = tx
-            .prepare(
-                "DELETE FROM pages WHERE NOT EXISTS
-                    (SELECT 1 FROM reports WHERE reports.page_id = pages.id)
-                 RETURNING id",
-            )?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        {
+            let mut delete = tx.prepare("DELETE FROM pages WHERE id = ?1")?;
+            for &p in &pages {
+                delete.execute([p])?;
+            }
+        }
         let sites: Vec<u32> = tx
             .prepare(
                 "DELETE FROM sites WHERE NOT EXISTS
@@ -898,14 +1079,26 @@ impl Writer {
     /// aggregates up to date.
     fn save_aggregates(&mut self) -> Result<(), StoreError> {
         let started = Instant::now();
-        let changed = self
-            .shared
-            .state
-            .write()
-            .expect("state lock poisoned")
-            .cells
-            .take_changed_base_cells();
+        let (changed, mut changed_days) = {
+            let mut state = self.shared.state.write().expect("state lock poisoned");
+            (state.cells.take_changed_base_cells(), state.values.take_changed())
+        };
+        // In key order: appends to the table's B-tree, not random inserts.
+        changed_days.sort_unstable_by_key(|&(page, metric, day, _)| (day, page, metric_code(metric)));
+        // Called once, at the end: no need to shrink the cache again.
+        self.conn.pragma_update(None, "cache_size", -MAINTENANCE_CACHE_KIB)?;
         let tx = self.conn.transaction()?;
+        {
+            let mut upsert =
+                tx.prepare("INSERT OR REPLACE INTO exact_values (page_id, metric, day, data) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut delete = tx.prepare("DELETE FROM exact_values WHERE day = ?3 AND page_id = ?1 AND metric = ?2")?;
+            for (page, metric, day, blob) in &changed_days {
+                match blob {
+                    Some(blob) => upsert.execute(params![page, metric_code(*metric), day, blob])?,
+                    None => delete.execute(params![page, metric_code(*metric), day])?,
+                };
+            }
+        }
         {
             let mut upsert = tx.prepare(
                 "INSERT OR REPLACE INTO aggregates (page_id, metric, form_factor, resolution,
@@ -948,8 +1141,9 @@ impl Writer {
         tx.commit()?;
         tracing::info!(
             cells = changed.len(),
+            days = changed_days.len(),
             ms = started.elapsed().as_millis() as u64,
-            "saved aggregates"
+            "saved aggregates and exact values"
         );
         Ok(())
     }
@@ -958,8 +1152,10 @@ impl Writer {
 /// Writes one beacon's reports inside the group's transaction, creating
 /// its site and page ids as needed. `Ok(Err(_))`: this beacon is refused
 /// (nothing of it written); `Err(_)`: the transaction failed.
+#[allow(clippy::too_many_arguments)]
 fn write_beacon(
     tx: &Connection,
+    insert: &mut rusqlite::CachedStatement<'_>,
     catalog: &Catalog,
     options: &SqliteOptions,
     new_ids: &mut NewIds,
@@ -984,7 +1180,7 @@ fn write_beacon(
         };
         let metric = metric_code(r.metric);
         let ff = ff_code(r.form_factor);
-        let changed = tx.prepare_cached(INSERT_SQL)?.execute(params![
+        let changed = insert.execute(params![
             site,
             page,
             metric,
@@ -1115,20 +1311,6 @@ impl Shared {
         self.give_back(conn);
         result
     }
-
-    /// Starts a read transaction whose snapshot matches the aggregates in
-    /// memory: taken under the state lock, which the writer holds while it
-    /// commits and updates them.
-    fn snapshot<'c>(
-        &self,
-        conn: &'c Connection,
-    ) -> Result<(rusqlite::Transaction<'c>, RwLockReadGuard<'_, State>), StoreError> {
-        let state = self.state.read().expect("state lock poisoned");
-        let tx = conn.unchecked_transaction()?;
-        // The snapshot starts with the first read of the database.
-        tx.query_row("SELECT count(*) FROM sites", [], |_| Ok(()))?;
-        Ok((tx, state))
-    }
 }
 
 /// The part of a span that the store still answers for.
@@ -1213,52 +1395,9 @@ fn plan_exact(
     })
 }
 
-/// The values of bin `key` among the raw reports of `pages`, sorted.
-fn bin_values(
-    tx: &Connection,
-    pages: &[u32],
-    metric: MetricName,
-    ff: u8,
-    span: &Span,
-    key: u32,
-) -> Result<Vec<f64>, StoreError> {
-    let (lo, hi) = bin_bounds(key);
-    let mut stmt = tx.prepare_cached(&format!("SELECT value FROM reports WHERE {RAW_FILTER}"))?;
-    let mut values = Vec::new();
-    for &page in pages {
-        let mut rows = stmt.query(params![
-            page,
-            metric_code(metric),
-            lo,
-            hi,
-            span.start_ms(),
-            span.end_ms(),
-            ff
-        ])?;
-        while let Some(row) = rows.next()? {
-            values.push(row.get::<_, f64>(0)?);
-        }
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    Ok(values)
-}
-
-/// Exact-p75 look-ups past which a query uses a second connection (and
-/// core) for half of them.
-const PARALLEL_LOOKUPS: usize = 256;
-
-fn read_aggregates(shared: &Shared, conn: &Connection, q: &AggregateQuery) -> Result<Vec<Aggregate>, StoreError> {
-    // A large query may look up in parallel; the second connection's
-    // snapshot is taken under the same lock, so both see the same data.
-    let mut second = match (q.exact_p75, &q.pages) {
-        (true, PageScope::SiteAndPages) => Some(shared.take_reader()?),
-        _ => None,
-    };
-    let (tx, state) = shared.snapshot(conn)?;
-    if let Some(c) = &second {
-        c.execute_batch("BEGIN")?;
-        c.query_row("SELECT count(*) FROM sites", [], |_| Ok(()))?;
-    }
+/// Reads aggregates from memory only: cells, and exact values for the p75.
+fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec<Aggregate>, StoreError> {
+    let state = shared.state.read().expect("state lock poisoned");
     let metrics: &[MetricName] = if q.metrics.is_empty() {
         &MetricName::ALL
     } else {
@@ -1367,37 +1506,13 @@ fn read_aggregates(shared: &Shared, conn: &Connection, q: &AggregateQuery) -> Re
             }
         }
     }
-    drop(state);
-
     let planned_at = Instant::now();
     let lookups = planned
         .iter()
         .filter(|p| matches!(p.exact, Some(Exact::Bin { .. })))
         .count();
-    match second.take() {
-        Some(c2) if lookups >= PARALLEL_LOOKUPS => {
-            let mid = planned.len() / 2;
-            let (a, b) = planned.split_at_mut(mid);
-            let (c2, other) = std::thread::scope(|s| {
-                let other = s.spawn(move || {
-                    let r = resolve_exact(&c2, b);
-                    (c2, r)
-                });
-                let mine = resolve_exact(&tx, a);
-                let (c2, theirs) = other.join().expect("look-up thread panicked");
-                (c2, mine.and(theirs))
-            });
-            let _ = c2.execute_batch("ROLLBACK");
-            shared.give_back(c2);
-            other?;
-        }
-        Some(c2) => {
-            let _ = c2.execute_batch("ROLLBACK");
-            shared.give_back(c2);
-            resolve_exact(&tx, &mut planned)?;
-        }
-        None => resolve_exact(&tx, &mut planned)?,
-    }
+    resolve_exact(&state.values, &mut planned);
+    drop(state);
     let mut cache = shared.exact_cache.lock().expect("cache lock poisoned");
     if cache.len() > EXACT_CACHE_LEN {
         cache.clear();
@@ -1417,11 +1532,8 @@ fn read_aggregates(shared: &Shared, conn: &Connection, q: &AggregateQuery) -> Re
     Ok(planned.into_iter().map(|p| p.aggregate).collect())
 }
 
-/// Finds the exact p75 of each planned aggregate in the raw reports.
-fn resolve_exact(conn: &Connection, planned: &mut [Planned]) -> Result<(), StoreError> {
-    let mut nth = conn.prepare_cached(&format!(
-        "SELECT value FROM reports WHERE {RAW_FILTER} ORDER BY value LIMIT 1 OFFSET ?8"
-    ))?;
+/// Finds the exact p75 of each planned aggregate in the exact values.
+fn resolve_exact(values: &Values, planned: &mut [Planned]) {
     for p in planned.iter_mut() {
         p.aggregate.p75 = match &p.exact {
             None => None,
@@ -1432,52 +1544,36 @@ fn resolve_exact(conn: &Connection, planned: &mut [Planned]) -> Result<(), Store
                 rank,
                 count,
             }) => {
-                let (key, rank, count) = (*key, *rank, *count);
-                let found = if let [page] = pages[..] {
-                    let (lo, hi) = bin_bounds(key);
-                    nth.query_row(
-                        params![
-                            page,
-                            metric_code(p.metric),
-                            lo,
-                            hi,
-                            p.span.start_ms(),
-                            p.span.end_ms(),
-                            p.ff,
-                            rank as i64 - 1
-                        ],
-                        |r| r.get::<_, f64>(0),
-                    )
-                    .optional()?
+                let (lo, hi) = bin_bounds(*key);
+                let select = Select {
+                    metric: p.metric,
+                    ff: p.ff,
+                    from_ms: p.span.start_ms(),
+                    to_ms: p.span.end_ms(),
+                    lo,
+                    hi,
+                    hi_inclusive: false,
+                };
+                let in_bin = values.select(pages, &select);
+                let found = if in_bin.len() as u64 == *count {
+                    in_bin.get(*rank as usize - 1).copied()
                 } else {
-                    let values = bin_values(conn, pages, p.metric, p.ff, &p.span, key)?;
-                    if values.len() as u64 == count {
-                        values.get(rank as usize - 1).copied()
-                    } else {
-                        None
-                    }
+                    None
                 };
                 if found.is_none() {
-                    tracing::error!(key = ?p.aggregate.key, "raw reports disagree with aggregates; p75 from the sketch");
+                    tracing::error!(key = ?p.aggregate.key, "exact values disagree with aggregates; p75 from the sketch");
                 }
-                Some(found.unwrap_or_else(|| bin_value(key)))
+                Some(found.unwrap_or_else(|| bin_value(*key)))
             }
         };
     }
-    Ok(())
 }
 
-fn read_count_at_or_below(
-    shared: &Shared,
-    conn: &Connection,
-    key: &AggregateKey,
-    span: &Span,
-    threshold: f64,
-) -> Result<u64, StoreError> {
+fn read_count_at_or_below(shared: &Shared, key: &AggregateKey, span: &Span, threshold: f64) -> Result<u64, StoreError> {
     if threshold.is_nan() || threshold < 0.0 {
         return Ok(0);
     }
-    let (tx, state) = shared.snapshot(conn)?;
+    let state = shared.state.read().expect("state lock poisoned");
     let Some(&site) = state.catalog.by_name.get(&key.site) else {
         return Ok(0);
     };
@@ -1523,29 +1619,17 @@ fn read_count_at_or_below(
             .filter(|&p| state.cells.bin_count(Scope::Page(p), key.metric, ff, &span, bin) > 0)
             .collect(),
     };
-    drop(state);
     let (lo, _) = bin_bounds(bin);
-    let mut stmt = tx.prepare_cached(
-        "SELECT count(*) FROM reports WHERE page_id = ?1 AND metric = ?2 AND value >= ?3
-            AND value <= ?4 AND received_at >= ?5 AND received_at < ?6
-            AND (?7 = 255 OR form_factor = ?7)",
-    )?;
-    let mut in_bin = 0u64;
-    for page in pages {
-        in_bin += stmt.query_row(
-            params![
-                page,
-                metric_code(key.metric),
-                lo,
-                threshold,
-                span.start_ms(),
-                span.end_ms(),
-                ff
-            ],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
-    }
-    Ok(below + in_bin)
+    let select = Select {
+        metric: key.metric,
+        ff,
+        from_ms: span.start_ms(),
+        to_ms: span.end_ms(),
+        lo,
+        hi: threshold,
+        hi_inclusive: true,
+    };
+    Ok(below + state.values.count(&pages, &select))
 }
 
 /// Exported reports per chunk.
@@ -1601,15 +1685,14 @@ fn run_export(
 }
 
 impl Sqlite {
-    /// Runs a blocking read on a pooled connection, on tokio's blocking
-    /// threads.
-    fn read<T: Send + 'static>(
+    /// Runs a read of the in-memory state on tokio's blocking threads.
+    fn compute<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Shared, &Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<T> {
         let inner = self.inner.shared.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.with_reader(|c| f(&inner, c)))
+            tokio::task::spawn_blocking(move || f(&inner))
                 .await
                 .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
         })
@@ -1641,16 +1724,18 @@ impl Store for Sqlite {
         Box::pin(async move {
             sent?;
             // An ack dropped unsent means the writer stopped before committing.
-            done.await.map_err(|_| StoreError::Closed)?
+            let (result, reports) = done.await.map_err(|_| StoreError::Closed)?;
+            drop(reports);
+            result
         })
     }
 
     fn aggregates(&self, query: AggregateQuery) -> StoreFuture<Vec<Aggregate>> {
-        self.read(move |shared, conn| read_aggregates(shared, conn, &query))
+        self.compute(move |shared| read_aggregates(shared, &query))
     }
 
     fn count_at_or_below(&self, key: AggregateKey, span: Span, threshold: f64) -> StoreFuture<u64> {
-        self.read(move |shared, conn| read_count_at_or_below(shared, conn, &key, &span, threshold))
+        self.compute(move |shared| read_count_at_or_below(shared, &key, &span, threshold))
     }
 
     fn export(&self, query: ExportQuery) -> ExportStream {

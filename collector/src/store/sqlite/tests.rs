@@ -501,6 +501,124 @@ fn a_version_1_database_is_migrated() {
 }
 
 #[test]
+fn a_version_2_database_loses_its_value_index_and_keeps_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    let now = now_ms();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sites (site) VALUES ('a.example');
+             INSERT INTO pages (site_id, page) VALUES (1, 'https://a.example/');",
+        )
+        .unwrap();
+        // LCP 1000, 2000, 3000, 4000 (phone): nearest-rank p75 is 3000.
+        for (i, value) in [1000.0, 2000.0, 3000.0, 4000.0].into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO reports (site_id, page_id, metric, report_id, value, delta,
+                    navigation_type, form_factor, page_view_id, session_id, received_at)
+                 VALUES (1, 1, 1, ?1, ?2, ?2, 0, 1, 'pv', NULL, ?3)",
+                params![format!("id{i}"), value, now - i as i64],
+            )
+            .unwrap();
+        }
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'reports_value'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
+    }
+    let store = Sqlite::open(&path, options()).unwrap();
+    let w = Window::ending_at(WindowName::Hour, now);
+    let aggs = rt()
+        .block_on(store.aggregates(query(None, PageScope::SiteAndPages, vec![w.span])))
+        .unwrap();
+    assert_eq!(find(&aggs, None, MetricName::Lcp).unwrap().p75, Some(3000.0));
+    assert_eq!(
+        find(&aggs, Some("https://a.example/"), MetricName::Lcp).unwrap().p75,
+        Some(3000.0)
+    );
+    // A re-report of a migrated id replaces its value, in memory too.
+    let r = report("a.example", "https://a.example/", MetricName::Lcp, "id2", 500.0, now);
+    let done = rt().block_on(store.insert(vec![r])).unwrap();
+    assert_eq!(done.replaced, 1);
+    let aggs = rt()
+        .block_on(store.aggregates(query(None, PageScope::Site, vec![w.span])))
+        .unwrap();
+    assert_eq!(find(&aggs, None, MetricName::Lcp).unwrap().p75, Some(2000.0));
+    store.close().unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let (version, indexes): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'reports_value')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, indexes), (SCHEMA_VERSION, 0));
+}
+
+#[test]
+fn exact_values_are_saved_at_close_and_a_bad_save_is_rebuilt_from_raw_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    let now = now_ms();
+    let store = Sqlite::open(&path, options()).unwrap();
+    let values = [1200.0, 2400.5, 3100.25, 900.0, 5000.0, 2999.0, 4100.0];
+    for (i, v) in values.iter().enumerate() {
+        let r = report(
+            "a.example",
+            "https://a.example/",
+            MetricName::Lcp,
+            &format!("id{i}"),
+            *v,
+            now - i as i64,
+        );
+        rt().block_on(store.insert(vec![r])).unwrap();
+    }
+    let want = percentile::nearest_rank(&mut values.clone(), 75.0);
+    assert_eq!(want, Some(4100.0));
+    let w = Window::ending_at(WindowName::Hour, now);
+    let p75 = |store: &Sqlite| {
+        let aggs = rt()
+            .block_on(store.aggregates(query(None, PageScope::SiteAndPages, vec![w.span])))
+            .unwrap();
+        (
+            find(&aggs, None, MetricName::Lcp).unwrap().p75,
+            find(&aggs, Some("https://a.example/"), MetricName::Lcp).unwrap().p75,
+        )
+    };
+    assert_eq!(p75(&store), (want, want));
+    store.close().unwrap();
+    let saved: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM exact_values", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(saved, 1, "one page, metric and day");
+
+    // Loaded back at a clean start.
+    let store = Sqlite::open(&path, options()).unwrap();
+    assert_eq!(p75(&store), (want, want));
+    store.close().unwrap();
+
+    // A malformed save is not trusted: rebuilt from the raw reports.
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE exact_values SET data = x'0102'", [])
+        .unwrap();
+    let store = Sqlite::open(&path, options()).unwrap();
+    assert_eq!(p75(&store), (want, want));
+    store.close().unwrap();
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE_NAME);
