@@ -40,7 +40,7 @@ mkdirSync(out, { recursive: true });
 const wasm = join(targetDir, 'wasm32-unknown-unknown/wasm-release/agent.wasm');
 const bg = join(out, 'agent_bg.wasm');
 run(join(here, 'node_modules/.bin/wasm-opt'), [
-  '-Oz', '--strip-debug', '--strip-producers',
+  '-Oz', '--strip-debug', '--strip-producers', '--strip-target-features',
   '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
   wasm, '-o', bg,
 ]);
