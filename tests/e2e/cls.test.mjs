@@ -1,21 +1,15 @@
 // CLS parity: our agent and web-vitals 6.2.3 on the same page load must
 // report the same CLS (count of reports, value, delta, rating,
 // navigationType, number of entries), with ids grouping reports the same.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSite, launchBrowser, hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor, withoutIds } from './harness.mjs';
+import {
+  hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor, withoutIds, useBrowserAndSite,
+} from './harness.mjs';
 import { queueLikeReadme, queued, open, openSlowAgent, frames, pause, hide, show, metricReports, waitForReports, assertParity, assertSilent, expectedCls } from './support-input.mjs';
 
 let browser, site;
-
-before(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+useBrowserAndSite((env) => ({ browser, site } = env));
 
 const shift = (page, dy) => page.evaluate((dy) => window.shift(dy), dy);
 const shiftAt = (page, plan) => page.evaluate((plan) => window.shiftAt(plan), plan);

@@ -1,22 +1,14 @@
 // Delivery: the agent's transport in a real browser, beacons received by a
 // real local server (and the real collector where the test says so).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { startSite, startCollector, launchBrowser, openPage, stubVisibility, waitFor, schema } from './harness.mjs';
+import { openPage, stubVisibility, waitFor, schema, useBrowserAndSite } from './harness.mjs';
 
 let browser, site, collector;
 const validate = new Ajv2020({ allErrors: true }).compile(schema);
 
-before(async () => {
-  [browser, site, collector] = await Promise.all([launchBrowser(), startSite(), startCollector()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await collector?.stop();
-});
+useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
 
 const url = (opts = {}, extra = '') => `${site.url}/pages/delivery.html?opts=${encodeURIComponent(JSON.stringify(opts))}${extra}`;
 

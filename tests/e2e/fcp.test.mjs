@@ -1,9 +1,9 @@
 // FCP parity: our agent and web-vitals 6.2.3 side by side on the same page
 // load (tests/pages/parity.js) must report the same First Contentful Paint.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startSite, launchBrowser, openPage, parityReady, reports, stubVisibility, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor,
+  openPage, parityReady, reports, stubVisibility, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor, useBrowserAndSite,
 } from './harness.mjs';
 import {
   initScripts, noPerformanceObserver, noSupportedEntryTypes, noWebAssembly, settle, waitForBoth, waitForReference,
@@ -12,18 +12,7 @@ import {
 } from './support-paint.mjs';
 
 let browser, site;
-const contexts = [];
-
-before(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite()]);
-});
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const contexts = useBrowserAndSite((env) => ({ browser, site } = env));
 
 async function open(path, opts) {
   const o = await openPage(browser, `${site.url}/pages/${path}`, opts);

@@ -1,5 +1,6 @@
 // Shared pieces of the end-to-end tests: the real collector binary, a small
 // real HTTP server for test pages, and headless Chromium via playwright-core.
+import { before, after, afterEach } from 'node:test';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -201,3 +202,31 @@ export async function reports(page) {
 }
 
 export const schema = JSON.parse(readFileSync(join(root, 'beacon', 'beacon.schema.json'), 'utf8'));
+
+/**
+ * Registers the hooks every test file needs: a browser and the test site
+ * (and the real collector with `collector: true`) started before the tests,
+ * handed to `started({ browser, site, collector })`, and stopped after them.
+ * Returns an array: contexts pushed on it are closed after each test.
+ */
+export function useBrowserAndSite(started, { collector = false } = {}) {
+  const env = {};
+  const contexts = [];
+  before(async () => {
+    [env.browser, env.site, env.collector] = await Promise.all([
+      launchBrowser(),
+      startSite(),
+      collector ? startCollector() : undefined,
+    ]);
+    started(env);
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.site?.close();
+    await env.collector?.stop();
+  });
+  return contexts;
+}

@@ -2,24 +2,18 @@
 // report the same INP (count of reports, value, delta, rating,
 // navigationType, number of entries), with ids grouping reports the same.
 // Interactions are driven by the test; handlers busy-wait known durations.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSite, launchBrowser, hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor, withoutIds } from './harness.mjs';
+import {
+  hiddenAtLoad, discarded, stubBfcacheRestore, parityReady, waitFor, withoutIds, useBrowserAndSite,
+} from './harness.mjs';
 import {
   queueLikeReadme, queued, open, openSlowAgent, show, frames, pause, hide, metricReports, waitForReports, assertParity, assertSilent,
   interact, settle, latencies, interactionCount,
 } from './support-input.mjs';
 
 let browser, site;
-
-before(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+useBrowserAndSite((env) => ({ browser, site } = env));
 
 const page0 = '/pages/inp-page.html?metrics=INP';
 

@@ -1,9 +1,9 @@
 // LCP parity: our agent and web-vitals 6.2.3 side by side on the same page
 // load (tests/pages/parity.js) must report the same Largest Contentful Paint.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startSite, launchBrowser, openPage, parityReady, reports, stubVisibility, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor,
+  openPage, parityReady, reports, stubVisibility, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor, useBrowserAndSite,
 } from './harness.mjs';
 import {
   initScripts, lcpProbe, beaconReports, beaconedReports, noPerformanceObserver, noSupportedEntryTypes, noWebAssembly, settle,
@@ -12,18 +12,7 @@ import {
 } from './support-paint.mjs';
 
 let browser, site;
-const contexts = [];
-
-before(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite()]);
-});
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const contexts = useBrowserAndSite((env) => ({ browser, site } = env));
 
 /** Opens a page with the LCP probe (and any other init scripts). */
 async function open(path, ...init) {

@@ -1,22 +1,14 @@
 // Walking skeleton: FCP measured in a real browser by our agent and by
 // web-vitals on the same page load, beaconed to the real collector, and
 // read back from its summary.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { startCollector, startSite, launchBrowser, openPage, stubVisibility, waitFor, reports, schema } from './harness.mjs';
+import { openPage, stubVisibility, waitFor, reports, schema, useBrowserAndSite } from './harness.mjs';
 
 let browser, site, collector;
 
-before(async () => {
-  [browser, site, collector] = await Promise.all([launchBrowser(), startSite(), startCollector()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await collector?.stop();
-});
+useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
 
 const strip = ({ id, ...rest }) => rest;
 

@@ -1,9 +1,9 @@
 // TTFB parity: our agent and web-vitals 6.2.3 side by side on the same page
 // load (tests/pages/parity.js) must report the same Time to First Byte.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startSite, launchBrowser, openPage, parityReady, reports, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor,
+  openPage, parityReady, reports, stubBfcacheRestore, hiddenAtLoad, discarded, waitFor, useBrowserAndSite,
 } from './harness.mjs';
 import {
   initScripts, noPerformanceObserver, noNavigationEntry, invalidResponseStart, noWebAssembly, settle, waitForBoth,
@@ -11,18 +11,7 @@ import {
 } from './support-paint.mjs';
 
 let browser, site;
-const contexts = [];
-
-before(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite()]);
-});
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const contexts = useBrowserAndSite((env) => ({ browser, site } = env));
 
 async function open(path, ...init) {
   const o = await openPage(browser, `${site.url}/pages/${path}`, init.length ? { initScript: initScripts(...init) } : {});
