@@ -368,18 +368,21 @@ mod tests {
                     (FF_ALL, T0 + 7, T0 + DAY_MS, 30.0, 30.5),
                 ] {
                     for pages in [&[0u32][..], &[0, 2][..]] {
+                        // The selection by brute force over every live value.
+                        let brute = |s: &Select| -> Vec<f64> {
+                            all.iter()
+                                .filter(|(p, f, a, v)| {
+                                    pages.contains(p)
+                                        && (s.ff == FF_ALL || *f == s.ff)
+                                        && (s.from_ms..s.to_ms).contains(a)
+                                        && *v >= s.lo
+                                        && (*v < s.hi || (s.hi_inclusive && *v == s.hi))
+                                })
+                                .map(|x| x.3)
+                                .collect()
+                        };
                         let s = sel(ff, from, to, lo, hi);
-                        let mut want: Vec<f64> = all
-                            .iter()
-                            .filter(|(p, f, a, v)| {
-                                pages.contains(p)
-                                    && (ff == FF_ALL || *f == ff)
-                                    && (from..to).contains(a)
-                                    && *v >= lo
-                                    && *v < hi
-                            })
-                            .map(|x| x.3)
-                            .collect();
+                        let mut want = brute(&s);
                         want.sort_by(f64::total_cmp);
                         assert_eq!(values.select(pages, &s), want);
                         assert_eq!(values.count(pages, &s), want.len() as u64);
@@ -387,17 +390,7 @@ mod tests {
                             hi_inclusive: true,
                             ..s
                         };
-                        let n = all
-                            .iter()
-                            .filter(|(p, f, a, v)| {
-                                pages.contains(p)
-                                    && (ff == FF_ALL || *f == ff)
-                                    && (from..to).contains(a)
-                                    && *v >= lo
-                                    && *v <= hi
-                            })
-                            .count();
-                        assert_eq!(values.count(pages, &inclusive), n as u64);
+                        assert_eq!(values.count(pages, &inclusive), brute(&inclusive).len() as u64);
                     }
                 }
             }
