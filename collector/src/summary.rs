@@ -157,6 +157,27 @@ fn collection_period(w: &Window) -> CollectionPeriod {
     }
 }
 
+/// Every metric of the site (or all sites) and of each of its pages over
+/// the window, with the exact p75 only when asked for.
+async fn site_and_pages(
+    store: &dyn Store,
+    site: Option<String>,
+    w: &Window,
+    form_factor: Option<FormFactor>,
+    exact_p75: bool,
+) -> Result<Vec<Aggregate>, StoreError> {
+    store
+        .aggregates(AggregateQuery {
+            site,
+            pages: PageScope::SiteAndPages,
+            metrics: vec![],
+            form_factor,
+            spans: vec![w.span],
+            exact_p75,
+        })
+        .await
+}
+
 /// The summary of one site (or all) over a window ending at `now_ms`.
 pub async fn summary(
     store: &dyn Store,
@@ -166,16 +187,7 @@ pub async fn summary(
     now_ms: i64,
 ) -> Result<Summary, StoreError> {
     let w = Window::ending_at(window, now_ms);
-    let aggregates = store
-        .aggregates(AggregateQuery {
-            site,
-            pages: PageScope::SiteAndPages,
-            metrics: vec![],
-            form_factor,
-            spans: vec![w.span],
-            exact_p75: true,
-        })
-        .await?;
+    let aggregates = site_and_pages(store, site, &w, form_factor, true).await?;
     let mut records: BTreeMap<(String, Option<String>), BTreeMap<MetricName, MetricSummary>> = BTreeMap::new();
     for a in &aggregates {
         if let Some(s) = MetricSummary::of(a) {
@@ -239,16 +251,7 @@ pub async fn pages(
     now_ms: i64,
 ) -> Result<Pages, StoreError> {
     let w = Window::ending_at(window, now_ms);
-    let aggregates = store
-        .aggregates(AggregateQuery {
-            site,
-            pages: PageScope::SiteAndPages,
-            metrics: vec![],
-            form_factor,
-            spans: vec![w.span],
-            exact_p75: false,
-        })
-        .await?;
+    let aggregates = site_and_pages(store, site, &w, form_factor, false).await?;
     let mut by_page: BTreeMap<(String, String), BTreeMap<MetricName, u64>> = BTreeMap::new();
     for a in aggregates {
         if let Some(page) = a.key.page.clone() {
