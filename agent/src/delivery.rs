@@ -10,7 +10,6 @@ pub const KEEPALIVE_BUDGET_BYTES: usize = 60_000;
 pub const KEEPALIVE_BUDGET_REQUESTS: usize = 15;
 /// A page view never sends more requests than this.
 pub const MAX_REQUESTS_PER_PAGE: u32 = 100;
-pub const DEFAULT_FLUSH_INTERVAL_MS: f64 = 10_000.0;
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 * 1024;
 const BACKOFF_BASE_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 5.0 * 60.0 * 1000.0;

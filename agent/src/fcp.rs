@@ -1,7 +1,5 @@
 //! First Contentful Paint: the `paint` entry named `first-contentful-paint`.
 
-pub const ENTRY_NAME: &str = "first-contentful-paint";
-
 /// FCP's value for the entry, or `None` when the page was hidden before the
 /// paint (a background paint is not what the user saw). Measured from
 /// activation for prerendered pages, clamped at 0.

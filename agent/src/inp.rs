@@ -10,8 +10,6 @@ use beacon::NavigationType;
 pub const MAX_CANDIDATES: usize = 10;
 /// One worst interaction is skipped for every this many interactions.
 pub const INTERACTIONS_PER_SKIP: f64 = 50.0;
-/// The reference's default `durationThreshold` for `event` entries.
-pub const DEFAULT_DURATION_THRESHOLD: f64 = 40.0;
 
 /// All event entries of one user interaction (same `interactionId`); its
 /// latency is the longest entry's duration.

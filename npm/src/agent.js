@@ -225,7 +225,8 @@ const lcp = (sink, opts) =>
     });
     if (!po) return;
     // The browser stops emitting LCP after input but does not say so:
-    // report it as final on the first trusted keydown, click or hide.
+    // report it as final on the first trusted keydown, click or hide. Not
+    // on scroll: script can scroll, and the reference leaves it out.
     const events = ['keydown', 'click', 'visibilitychange'];
     const finalize = (id) => {
       if (finalized) return;
@@ -334,7 +335,7 @@ const inp = (sink, opts) => {
         slots = live;
         if (force) report(m, 1);
       });
-    const po = observe(['event', 'first-input'], opts.dt ?? 40, (entries) => handle(entries));
+    const po = observe(['event', 'first-input'], opts.dt ?? 40 /* the reference's default */, (entries) => handle(entries));
     if (!po) return;
     onHidden(() => handle(po.takeRecords(), 1));
     onRestore(() => {
