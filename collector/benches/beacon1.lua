@@ -1,6 +1,20 @@
 -- wrk script: 1-metric beacons of about 320 bytes, as navigator.sendBeacon
 -- sends them (text/plain), each with a new metric id (no dedup), spread
 -- over 50 page keys.
+-- LuaJIT's generator starts from a fixed state: unseeded, every wrk run
+-- (the warm-up, then the measured run) would send the same ids again, and
+-- the measured run would be re-reports, not new reports.
+local function seed()
+  local f = io.open("/dev/urandom", "rb")
+  if f then
+    local b = f:read(4)
+    f:close()
+    return b:byte(1) * 16777216 + b:byte(2) * 65536 + b:byte(3) * 256 + b:byte(4)
+  end
+  return os.time()
+end
+math.randomseed(seed())
+
 local counter = 0
 
 function setup(thread)
