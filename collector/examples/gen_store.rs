@@ -2,14 +2,14 @@
 //! insert path, for the summary and start-up benchmarks.
 //!
 //! `gen_store DIR REPORTS PAGES DAYS [SITE]`: REPORTS reports spread over
-//! PAGES pages of SITE (default bench.example), the five metrics, the
-//! three form factors, and the last DAYS days; values from log-normal
+//! PAGES pages of SITE (default bench.example), in page views of the five
+//! metrics, the three form factors, and the last DAYS days; values from log-normal
 //! distributions around typical medians. Prints the time taken.
 
 use std::time::Instant;
 
 use collector::beacon::{FormFactor, MetricName, NavigationType};
-use collector::store::{Report, Sqlite, SqliteOptions, Store};
+use collector::store::{NewBeacon, Report, Sqlite, SqliteOptions, Store};
 use collector::time::{now_ms, DAY_MS};
 
 struct Rng(u64);
@@ -59,8 +59,16 @@ fn main() {
     let mut rng = Rng(0x5EED);
     let mut batch = Vec::with_capacity(5000);
     let medians = [1200.0, 1800.0, 0.04, 120.0, 400.0];
+    // Page views of 5 reports (one per metric), as their beacons would
+    // bring them: one page, form factor and time each.
+    let (mut page, mut ff, mut at) = (0, FormFactor::Phone, now);
     for i in 0..reports {
-        let m = (rng.next() % 5) as usize;
+        let m = (i % 5) as usize;
+        if m == 0 {
+            page = rng.next() % pages;
+            ff = FormFactor::ALL[(rng.next() % 3) as usize];
+            at = now - (rng.unit() * (days * DAY_MS) as f64) as i64;
+        }
         let metric = MetricName::ALL[m];
         let mut value: f64 = if metric == MetricName::Cls && rng.next().is_multiple_of(3) {
             0.0
@@ -72,8 +80,6 @@ fn main() {
             value = (value * 1000.0).round() / 10_000.0;
         }
         value = value.min(collector::validate::max_value(metric));
-        let page = rng.next() % pages;
-        let ff = FormFactor::ALL[(rng.next() % 3) as usize];
         batch.push(Report {
             site: site.clone(),
             page: format!("https://{site}/page/{page}"),
@@ -84,17 +90,18 @@ fn main() {
             rating: metric.rate(value),
             navigation_type: NavigationType::Navigate,
             form_factor: Some(ff),
-            page_view_id: Some(format!("pv-{}", i / 3)),
+            page_view_id: Some(format!("pv-{}", i / 5)),
             session_id: Some(format!("s-{}", i / 20)),
-            received_at_ms: now - (rng.unit() * (days * DAY_MS) as f64) as i64,
+            received_at_ms: at,
         });
         if batch.len() == batch.capacity() {
-            rt.block_on(store.insert(std::mem::take(&mut batch))).expect("insert");
+            rt.block_on(store.insert(NewBeacon::group(std::mem::take(&mut batch))))
+                .expect("insert");
             batch.reserve(5000);
         }
     }
     if !batch.is_empty() {
-        rt.block_on(store.insert(batch)).expect("insert");
+        rt.block_on(store.insert(NewBeacon::group(batch))).expect("insert");
     }
     store.close().expect("close");
     println!(

@@ -435,7 +435,7 @@ async fn accept_beacon(req: &HttpRequest, payload: web::Payload, state: &AppStat
         (&raw[..]).into()
     };
     let accepted = ingest::accept(&body, now_ms(), policy.max_metrics)?;
-    let site = &accepted.key.site;
+    let site = &accepted.beacon.site;
     if !policy.sites.is_empty() {
         let Some(site_policy) = policy.sites.get(site) else {
             return Err(ApiError::rejected(
@@ -458,7 +458,7 @@ async fn accept_beacon(req: &HttpRequest, payload: web::Payload, state: &AppStat
         e
     })?;
     let unknown = accepted.unknown_fields;
-    let inserted = state.store.insert(accepted.reports).await?;
+    let inserted = state.store.insert(vec![accepted.beacon]).await?;
     state.metrics.accepted(inserted.new, inserted.replaced, unknown);
     Ok(())
 }

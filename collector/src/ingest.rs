@@ -8,8 +8,8 @@ use beacon::Beacon;
 use serde_json::error::Category;
 
 use crate::reason::Reason;
-use crate::store::Report;
-use crate::validate::{self, Invalid, PageKey};
+use crate::store::{NewBeacon, Report};
+use crate::validate::{self, Invalid};
 
 /// A parsed beacon and how many unknown fields it had (they are ignored).
 #[derive(Clone, Debug, PartialEq)]
@@ -129,27 +129,24 @@ fn json_path(path: &serde_path_to_error::Path) -> Option<String> {
 /// A valid beacon, ready to store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Accepted {
-    pub key: PageKey,
-    pub reports: Vec<Report>,
+    pub beacon: NewBeacon,
     pub unknown_fields: u32,
 }
 
-/// Parses and validates a beacon body into the rows to store. A beacon is
-/// all or nothing: any problem rejects all of it.
+/// Parses and validates a beacon body into what to store. A beacon is all
+/// or nothing: any problem rejects all of it.
 pub fn accept(body: &[u8], received_at_ms: i64, max_metrics: usize) -> Result<Accepted, Invalid> {
     let parsed = parse(body)?;
     let key = validate::validate(&parsed.beacon, max_metrics)?;
-    let reports = validate::reports(&parsed.beacon, &key, received_at_ms);
     Ok(Accepted {
-        key,
-        reports,
+        beacon: validate::new_beacon(parsed.beacon, key, received_at_ms),
         unknown_fields: parsed.unknown_fields,
     })
 }
 
-/// [`accept`] with the default limits, returning the rows only.
+/// [`accept`] with the default limits, returning the reports only.
 pub fn reports(body: &[u8], received_at_ms: i64) -> Result<Vec<Report>, Invalid> {
-    accept(body, received_at_ms, validate::MAX_METRICS).map(|a| a.reports)
+    accept(body, received_at_ms, validate::MAX_METRICS).map(|a| a.beacon.to_reports())
 }
 
 /// Why a gzip body cannot be inflated.
@@ -198,7 +195,7 @@ mod tests {
             .replace("\"id\":\"i1\"", "\"id\":\"i1\",\"attribution\":{\"x\":1}");
         let a = accept(body.as_bytes(), 0, 10).unwrap();
         assert_eq!(a.unknown_fields, 2, "{body}");
-        assert_eq!(a.reports.len(), 1);
+        assert_eq!(a.beacon.reports.len(), 1);
         assert_eq!(accept(GOOD.as_bytes(), 0, 10).unwrap().unknown_fields, 0);
     }
 

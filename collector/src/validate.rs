@@ -5,7 +5,7 @@ use beacon::{Beacon, MetricName, SCHEMA_VERSION};
 use url::Url;
 
 use crate::reason::Reason;
-use crate::store::Report;
+use crate::store::{NewBeacon, NewReport};
 
 /// Most characters a `page` may have (as in `beacon.schema.json`).
 pub const MAX_PAGE_CHARS: usize = 2048;
@@ -193,30 +193,31 @@ pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid>
     Ok(key)
 }
 
-/// The rows a valid beacon stores, one per metric report.
+/// What a valid beacon stores; its strings move, not copied.
 ///
-/// The rating is recomputed from the value at the reference thresholds
-/// rather than trusting the agent's label, so that every stored rating
-/// means the same thing whichever agent version sent it.
-pub fn reports(beacon: &Beacon, key: &PageKey, received_at_ms: i64) -> Vec<Report> {
-    beacon
-        .metrics
-        .iter()
-        .map(|m| Report {
-            site: key.site.clone(),
-            page: key.page.clone(),
-            metric: m.name,
-            report_id: m.id.clone(),
-            value: m.value,
-            delta: m.delta,
-            rating: m.name.rate(m.value),
-            navigation_type: m.navigation_type,
-            form_factor: beacon.form_factor,
-            page_view_id: beacon.page_view_id.clone(),
-            session_id: beacon.session_id.clone(),
-            received_at_ms,
-        })
-        .collect()
+/// The agent's `rating` labels are dropped: ratings are computed from the
+/// values at the reference thresholds, so that every stored rating means
+/// the same thing whichever agent version sent it.
+pub fn new_beacon(beacon: Beacon, key: PageKey, received_at_ms: i64) -> NewBeacon {
+    NewBeacon {
+        site: key.site,
+        page: key.page,
+        form_factor: beacon.form_factor,
+        page_view_id: beacon.page_view_id,
+        session_id: beacon.session_id,
+        received_at_ms,
+        reports: beacon
+            .metrics
+            .into_iter()
+            .map(|m| NewReport {
+                metric: m.name,
+                report_id: m.id,
+                value: m.value,
+                delta: m.delta,
+                navigation_type: m.navigation_type,
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -370,7 +371,7 @@ mod tests {
         let mut b = beacon();
         b.metrics = vec![metric(MetricName::Lcp, 5000.0)];
         let key = validate(&b, MAX_METRICS).unwrap();
-        let rows = reports(&b, &key, 7);
+        let rows = new_beacon(b, key, 7).to_reports();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].rating, Rating::Poor);
         assert_eq!(rows[0].site, "127.0.0.1:8080");

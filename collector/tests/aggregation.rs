@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use collector::beacon::{FormFactor, MetricName, NavigationType};
-use collector::store::{Report, Sqlite, SqliteOptions, Store};
+use collector::store::{NewBeacon, Report, Sqlite, SqliteOptions, Store};
 use collector::time::{now_ms, Resolution, DAY_MS, HOUR_MS};
 use common::{beacon_json, Collector, Rng};
 use serde_json::{json, Value};
@@ -260,7 +260,7 @@ fn seed(dir: &std::path::Path, reports: Vec<Report>) {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(store.insert(reports)).unwrap();
+    rt.block_on(store.insert(NewBeacon::group(reports))).unwrap();
     store.close().unwrap();
 }
 

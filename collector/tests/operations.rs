@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use collector::beacon::{FormFactor, MetricName, NavigationType};
-use collector::store::{Report, Sqlite, SqliteOptions, Store};
+use collector::store::{NewBeacon, Report, Sqlite, SqliteOptions, Store};
 use collector::time::{now_ms, Resolution, DAY_MS};
 use common::{beacon_json, metric, Collector, BIN};
 use serde_json::json;
@@ -50,7 +50,7 @@ fn seed(dir: &std::path::Path, reports: Vec<Report>) {
         .unwrap();
     rt.block_on(async {
         for chunk in reports.chunks(500) {
-            store.insert(chunk.to_vec()).await.unwrap();
+            store.insert(NewBeacon::group(chunk.to_vec())).await.unwrap();
         }
     });
     store.close().unwrap();

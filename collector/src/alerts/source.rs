@@ -123,7 +123,7 @@ impl AlertSource for StoreSource {
 mod tests {
     use super::*;
     use crate::alerts::evaluate::{percentile_above, rank};
-    use crate::store::{Report, Sqlite, SqliteOptions};
+    use crate::store::{NewBeacon, Report, Sqlite, SqliteOptions};
     use crate::testutil::Rng;
     use crate::time::now_ms;
     use beacon::NavigationType;
@@ -163,7 +163,10 @@ mod tests {
                 received_at_ms: now,
             })
             .collect();
-        source.runtime.block_on(store.insert(reports)).unwrap();
+        source
+            .runtime
+            .block_on(store.insert(NewBeacon::group(reports)))
+            .unwrap();
         let period = Period::window(3_600_000, now);
         let pages = source.pages(None, MetricName::Lcp, None, period, 75.0).unwrap();
         assert_eq!(pages.len(), 1);

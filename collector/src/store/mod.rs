@@ -16,6 +16,8 @@ use beacon::{FormFactor, MetricName, NavigationType, Rating};
 use crate::aggregate::{Cell, Span};
 
 mod cells;
+mod ids;
+mod rows;
 mod sqlite;
 mod values;
 
@@ -24,8 +26,8 @@ pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
 /// The page key that stands for every page of a site past the page cap.
 pub const OTHER_PAGE: &str = "(other)";
 
-/// One stored metric report: one `metrics[]` entry of a beacon plus the
-/// beacon-level fields it came with.
+/// One stored metric report, as exported: one `metrics[]` entry of a
+/// beacon plus the beacon-level fields it came with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// Host (and port, when the page URL names one) of `page`.
@@ -45,6 +47,94 @@ pub struct Report {
     /// When the collector first received this report id, unix milliseconds.
     /// Time buckets and windows are computed from it.
     pub received_at_ms: i64,
+}
+
+/// One beacon's metric reports, as the store takes them: the fields they
+/// share once, then each report. (Stored as one row: see `rows.rs`.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewBeacon {
+    /// Host (and port, when the page URL names one) of `page`.
+    pub site: String,
+    pub page: String,
+    pub form_factor: Option<FormFactor>,
+    pub page_view_id: Option<String>,
+    pub session_id: Option<String>,
+    /// When the collector received the beacon, unix milliseconds.
+    pub received_at_ms: i64,
+    pub reports: Vec<NewReport>,
+}
+
+/// One `metrics[]` entry of a [`NewBeacon`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewReport {
+    pub metric: MetricName,
+    /// The agent's metric instance id; a later report with the same
+    /// (site, metric, id) replaces this one's value.
+    pub report_id: String,
+    pub value: f64,
+    pub delta: f64,
+    pub navigation_type: NavigationType,
+}
+
+impl NewBeacon {
+    /// Groups flat reports into beacons: consecutive reports that share
+    /// site, page, form factor, page view, session and time. For tools and
+    /// tests that have reports rather than beacons (an import, say).
+    pub fn group(reports: Vec<Report>) -> Vec<NewBeacon> {
+        let mut out: Vec<NewBeacon> = Vec::new();
+        for r in reports {
+            let report = NewReport {
+                metric: r.metric,
+                report_id: r.report_id,
+                value: r.value,
+                delta: r.delta,
+                navigation_type: r.navigation_type,
+            };
+            match out.last_mut() {
+                Some(b)
+                    if b.site == r.site
+                        && b.page == r.page
+                        && b.form_factor == r.form_factor
+                        && b.page_view_id == r.page_view_id
+                        && b.session_id == r.session_id
+                        && b.received_at_ms == r.received_at_ms =>
+                {
+                    b.reports.push(report)
+                }
+                _ => out.push(NewBeacon {
+                    site: r.site,
+                    page: r.page,
+                    form_factor: r.form_factor,
+                    page_view_id: r.page_view_id,
+                    session_id: r.session_id,
+                    received_at_ms: r.received_at_ms,
+                    reports: vec![report],
+                }),
+            }
+        }
+        out
+    }
+
+    /// The reports as [`Report`]s (as an export gives them back).
+    pub fn to_reports(&self) -> Vec<Report> {
+        self.reports
+            .iter()
+            .map(|r| Report {
+                site: self.site.clone(),
+                page: self.page.clone(),
+                metric: r.metric,
+                report_id: r.report_id.clone(),
+                value: r.value,
+                delta: r.delta,
+                rating: r.metric.rate(r.value),
+                navigation_type: r.navigation_type,
+                form_factor: self.form_factor,
+                page_view_id: self.page_view_id.clone(),
+                session_id: self.session_id.clone(),
+                received_at_ms: self.received_at_ms,
+            })
+            .collect()
+    }
 }
 
 /// What an insert did.
@@ -190,12 +280,13 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 
 /// A storage engine for metric reports.
 pub trait Store: Send + Sync + 'static {
-    /// Stores the reports of one beacon, all or none. A report whose (site,
-    /// metric, report id) is stored already replaces that one's value (it
-    /// keeps its page, form factor and time bucket). Resolves once committed:
-    /// a caller may acknowledge the reports then. Fails fast with
-    /// [`StoreError::Overloaded`] when the write queue is full.
-    fn insert(&self, reports: Vec<Report>) -> StoreFuture<Inserted>;
+    /// Stores the reports of some beacons (usually one), all or none. A
+    /// report whose (site, metric, report id) is stored already replaces
+    /// that one's value (it keeps its page, form factor and time bucket).
+    /// Resolves once committed: a caller may acknowledge the reports then.
+    /// Fails fast with [`StoreError::Overloaded`] when the write queue is
+    /// full.
+    fn insert(&self, beacons: Vec<NewBeacon>) -> StoreFuture<Inserted>;
 
     /// Aggregates of the deduplicated reports; keys without reports in a
     /// span are left out.

@@ -54,10 +54,12 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use tokio::sync::oneshot;
 
 use super::cells::{ff_code, ff_from_code, ff_selector, BaseCell, Cells, Place, Scope};
+use super::ids::{IdKey, Location, PendingIds, ReportIds};
+use super::rows::{self, Slot};
 use super::values::{Select, Values};
 use super::{
-    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, PageScope, Report, Store, StoreError,
-    StoreFuture, StoreStatus, HOURLY_DAYS, OTHER_PAGE,
+    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, NewReport, PageScope,
+    Report, Store, StoreError, StoreFuture, StoreStatus, HOURLY_DAYS, OTHER_PAGE,
 };
 use crate::aggregate::{Cell, RatingCounts, Span};
 use crate::sketch::{bin_bounds, bin_of, bin_value, Located, Sketch};
@@ -68,7 +70,7 @@ pub const DB_FILE_NAME: &str = "vitalsign.db";
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -171,16 +173,25 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         PRIMARY KEY (day, page_id, metric) -- retention deletes whole days
     ) WITHOUT ROWID;
     UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
+    // 4: one row per beacon, its reports packed in a blob (see `rows.rs`);
+    // dedup by report id is an in-memory index (see `ids.rs`), not a
+    // unique index. The rows of `reports` move over in Rust
+    // ([`move_reports_into_beacons`]), one beacon row per report.
+    "CREATE TABLE beacons (
+        id           INTEGER PRIMARY KEY,
+        page_id      INTEGER NOT NULL,
+        form_factor  INTEGER NOT NULL, -- 0 none, 1 phone, 2 tablet, 3 desktop
+        received_at  INTEGER NOT NULL, -- unix ms
+        page_view_id TEXT,
+        session_id   TEXT,
+        reports      BLOB    NOT NULL  -- see rows.rs
+    );
+    CREATE INDEX beacons_time ON beacons (received_at);",
 ];
 
-const INSERT_SQL: &str = "INSERT INTO reports
-    (site_id, page_id, metric, report_id, value, delta, navigation_type,
-     form_factor, page_view_id, session_id, received_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-    ON CONFLICT (site_id, metric, report_id) DO NOTHING";
-
-const EXISTING_SQL: &str = "SELECT id, page_id, form_factor, received_at, value
-    FROM reports WHERE site_id = ?1 AND metric = ?2 AND report_id = ?3";
+const INSERT_SQL: &str = "INSERT INTO beacons
+    (id, page_id, form_factor, received_at, page_view_id, session_id, reports)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// Raw reports deleted per retention step, between write groups.
 const RETENTION_CHUNK: usize = 5_000;
@@ -279,13 +290,13 @@ struct State {
     cutoff_ms: i64,
 }
 
-/// One beacon's reports, and where to say they are committed.
+/// Beacons to store together, and where to say they are committed.
 struct Insert {
-    reports: Vec<Report>,
-    /// Also hands the reports back, so that the thread that allocated
+    beacons: Vec<NewBeacon>,
+    /// Also hands the beacons back, so that the thread that allocated
     /// their strings frees them (a free from another thread costs glibc's
     /// allocator a lock and more, in the writer, the bottleneck).
-    ack: oneshot::Sender<(Result<Inserted, StoreError>, Vec<Report>)>,
+    ack: oneshot::Sender<(Result<Inserted, StoreError>, Vec<NewBeacon>)>,
 }
 
 #[derive(Debug, Default)]
@@ -416,7 +427,8 @@ impl Sqlite {
         } else {
             Ok((0, 0))
         };
-        match loaded {
+        let mut ids = ReportIds::new();
+        let scanned = match loaded {
             Ok((n, days)) if clean => {
                 tracing::info!(
                     cells = n,
@@ -425,6 +437,13 @@ impl Sqlite {
                     ms = started.elapsed().as_millis() as u64,
                     "loaded exact values"
                 );
+                let scanned = scan_beacons(&conn, &catalog, &mut ids, None)?;
+                tracing::info!(
+                    reports = scanned.reports,
+                    ms = started.elapsed().as_millis() as u64,
+                    "indexed report ids"
+                );
+                scanned
             }
             other => {
                 if let Err(e) = other {
@@ -436,15 +455,16 @@ impl Sqlite {
                 conn.execute("DELETE FROM aggregates", [])?;
                 conn.execute("DELETE FROM exact_values", [])?;
                 values = Values::new();
-                let n = scan_reports(&conn, &catalog, Some(&mut cells), &mut values)?;
+                let scanned = scan_beacons(&conn, &catalog, &mut ids, Some((&mut cells, &mut values)))?;
                 cells.mark_all_dirty();
                 tracing::info!(
-                    reports = n,
+                    reports = scanned.reports,
                     ms = started.elapsed().as_millis() as u64,
                     "rebuilt aggregates from raw reports"
                 );
+                scanned
             }
-        }
+        };
         cells.start_rolling(now_ms());
         // From now on the saved aggregates are stale until saved at close.
         conn.execute(
@@ -479,6 +499,8 @@ impl Sqlite {
             last_checkpoint: Instant::now(),
             checkpoints: clock.clone(),
             rolled_hour: Resolution::Hour.bucket(now_ms()),
+            ids,
+            next_row: scanned.last_row + 1,
         };
         writer.start_retention(now_ms())?;
         while writer.retention.is_some() {
@@ -631,10 +653,53 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
+        if from == 3 {
+            move_reports_into_beacons(&tx)?;
+        }
         tracing::info!(path = %path.display(), from, to = from + 1, "migrated database schema");
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Schema 4: each row of `reports` becomes a one-report beacon row, in
+/// the same order; then `reports` goes.
+fn move_reports_into_beacons(tx: &Connection) -> Result<(), StoreError> {
+    let mut read = tx.prepare(
+        "SELECT page_id, form_factor, received_at, page_view_id, session_id,
+                metric, navigation_type, value, delta, report_id
+         FROM reports ORDER BY id",
+    )?;
+    let mut write = tx.prepare(
+        "INSERT INTO beacons (page_id, form_factor, received_at, page_view_id, session_id, reports)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut rows = read.query([])?;
+    let mut blob = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(9)?;
+        blob.clear();
+        rows::push(
+            &mut blob,
+            &Slot {
+                metric: row.get(5)?,
+                navigation_type: row.get(6)?,
+                value: row.get(7)?,
+                delta: row.get(8)?,
+                id: &id,
+            },
+        );
+        write.execute(params![
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            blob
+        ])?;
+    }
+    tx.execute_batch("DROP TABLE reports;")?;
     Ok(())
 }
 
@@ -758,48 +823,83 @@ fn load_values(conn: &Connection, catalog: &Catalog, values: &mut Values) -> Res
     Ok(n)
 }
 
-/// Reads every raw report into `values`, and into `cells` when given (to
-/// rebuild them).
-fn scan_reports(
+/// What [`scan_beacons`] found.
+struct Scanned {
+    reports: u64,
+    /// The largest row id (0 if none).
+    last_row: i64,
+}
+
+/// Reads every raw report: its id into `ids`, and its value into the
+/// aggregates when given (to rebuild them).
+fn scan_beacons(
     conn: &Connection,
     catalog: &Catalog,
-    mut cells: Option<&mut Cells>,
-    values: &mut Values,
-) -> Result<u64, StoreError> {
+    ids: &mut ReportIds,
+    mut rebuild: Option<(&mut Cells, &mut Values)>,
+) -> Result<Scanned, StoreError> {
     // Read first, then add in (page, metric, form factor, time) order: the
     // table is in arrival order, which jumps between pages at every row,
     // and adding in that order missed the CPU caches at every cell (three
     // times slower than sorting first).
     let mut all: Vec<(u32, u8, u8, i64, f64)> = Vec::new();
-    let mut stmt = conn.prepare("SELECT page_id, metric, value, received_at, form_factor FROM reports")?;
+    let mut scanned = Scanned {
+        reports: 0,
+        last_row: 0,
+    };
+    let mut stmt = conn.prepare("SELECT id, page_id, form_factor, received_at, reports FROM beacons")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let page: u32 = row.get(0)?;
-        let metric: i64 = row.get(1)?;
-        if !catalog.pages.contains_key(&page) || metric_from_code(metric).is_none() {
+        let id: i64 = row.get(0)?;
+        scanned.last_row = scanned.last_row.max(id);
+        let page: u32 = row.get(1)?;
+        let Some(&(site, _)) = catalog.pages.get(&page) else {
             continue;
+        };
+        let (ff, at): (u8, i64) = (row.get(2)?, row.get(3)?);
+        // A malformed row (never written so by this code) loses its own
+        // reports only, not the start-up of the store.
+        let Some(slots) = row.get_ref(4)?.as_blob().ok().and_then(rows::decode) else {
+            tracing::error!(row = id, "beacon row with a malformed reports blob, skipped");
+            continue;
+        };
+        for (slot, r) in slots.iter().enumerate() {
+            if metric_from_code(r.metric as i64).is_none() {
+                continue;
+            }
+            ids.insert(
+                ids.key(site, r.metric, r.id),
+                Location {
+                    row: id,
+                    slot: slot as u8,
+                },
+            );
+            scanned.reports += 1;
+            if rebuild.is_some() {
+                all.push((page, r.metric, ff, at, r.value));
+            }
         }
-        all.push((page, metric as u8, row.get(4)?, row.get(3)?, row.get(2)?));
     }
+    let Some((cells, values)) = rebuild.as_mut() else {
+        return Ok(scanned);
+    };
     all.sort_unstable_by_key(|&(page, metric, ff, at, _)| (page, metric, ff, at));
     for &(page, metric, ff, at, value) in &all {
         let (Some(&(site, _)), Some(metric)) = (catalog.pages.get(&page), metric_from_code(metric as i64)) else {
             continue;
         };
-        if let Some(cells) = cells.as_deref_mut() {
-            let place = Place {
-                site,
-                page,
-                metric,
-                ff,
-                received_at_ms: at,
-            };
-            cells.add(&place, value);
-        }
+        let place = Place {
+            site,
+            page,
+            metric,
+            ff,
+            received_at_ms: at,
+        };
+        cells.add(&place, value);
         values.add(page, metric, ff, at, value);
     }
     values.finish();
-    Ok(all.len() as u64)
+    Ok(scanned)
 }
 
 /// The writer thread's state.
@@ -816,6 +916,11 @@ struct Writer {
     checkpoints: CheckpointClock,
     /// The clock hour the rolling window merges were last moved to.
     rolled_hour: i64,
+    /// Where each stored report id is, for dedup.
+    ids: ReportIds,
+    /// The id of the next beacon row (the writer numbers them itself, so
+    /// that a report's location is known before its row is written).
+    next_row: i64,
 }
 
 impl Writer {
@@ -879,8 +984,11 @@ impl Writer {
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
         let mut deltas = Vec::new();
         let mut new_ids = NewIds::default();
+        let mut pending = PendingIds::default();
         let shared = &self.shared;
         let options = &self.options;
+        let ids = &self.ids;
+        let next_row = &mut self.next_row;
         let started = Instant::now();
         let mut timings = [Duration::ZERO; 3];
         let committed = (|| -> Result<(), StoreError> {
@@ -890,16 +998,19 @@ impl Writer {
                 // Prepared once per group: the statement cache's look-up
                 // hashes the SQL text, a cost per report otherwise.
                 let mut insert_stmt = tx.prepare_cached(INSERT_SQL)?;
+                let mut w = GroupWrite {
+                    tx: &tx,
+                    insert: &mut insert_stmt,
+                    catalog: &state.catalog,
+                    options,
+                    ids,
+                    new_ids: &mut new_ids,
+                    pending: &mut pending,
+                    next_row,
+                    deltas: &mut deltas,
+                };
                 for insert in group.iter() {
-                    results.push(write_beacon(
-                        &tx,
-                        &mut insert_stmt,
-                        &state.catalog,
-                        options,
-                        &mut new_ids,
-                        &insert.reports,
-                        &mut deltas,
-                    )?);
+                    results.push(w.beacons(&insert.beacons)?);
                 }
             }
             timings[0] = started.elapsed();
@@ -933,6 +1044,11 @@ impl Writer {
             }
             Ok(())
         })();
+        if committed.is_ok() {
+            for (key, at) in pending.drain() {
+                self.ids.insert(key, at);
+            }
+        }
         timings[2] = started.elapsed();
         if timings[2] >= SLOW_GROUP {
             tracing::debug!(
@@ -947,7 +1063,7 @@ impl Writer {
             Ok(()) => {
                 for (insert, result) in group.drain(..).zip(results) {
                     // The handler may have given up (client gone); nothing to do.
-                    let _ = insert.ack.send((result, insert.reports));
+                    let _ = insert.ack.send((result, insert.beacons));
                 }
             }
             Err(e) => {
@@ -955,7 +1071,7 @@ impl Writer {
                 let msg = e.to_string();
                 for insert in group.drain(..) {
                     let failed = StoreError::Internal(format!("commit failed: {msg}"));
-                    let _ = insert.ack.send((Err(failed), insert.reports));
+                    let _ = insert.ack.send((Err(failed), insert.beacons));
                 }
             }
         }
@@ -1016,11 +1132,7 @@ impl Writer {
             return Ok(());
         };
         self.conn.pragma_update(None, "cache_size", -MAINTENANCE_CACHE_KIB)?;
-        let deleted = self.conn.execute(
-            "DELETE FROM reports WHERE id IN
-                (SELECT id FROM reports WHERE received_at < ?1 LIMIT ?2)",
-            params![cutoff, RETENTION_CHUNK as i64],
-        );
+        let deleted = self.delete_old_rows(cutoff);
         self.conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let deleted = deleted?;
         if deleted > 0 {
@@ -1073,6 +1185,37 @@ impl Writer {
             );
         }
         Ok(())
+    }
+
+    /// Deletes one chunk of beacon rows received before `cutoff`, and
+    /// their report ids; the number of rows deleted.
+    fn delete_old_rows(&mut self, cutoff: i64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let gone: Vec<(i64, u32, Vec<u8>)> = tx
+            .prepare(
+                "DELETE FROM beacons WHERE id IN
+                    (SELECT id FROM beacons WHERE received_at < ?1 LIMIT ?2)
+                 RETURNING id, page_id, reports",
+            )?
+            .query_map(params![cutoff, RETENTION_CHUNK as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        tx.commit()?;
+        let state = self.shared.state.read().expect("state lock poisoned");
+        for (row, page, blob) in &gone {
+            let Some(&(site, _)) = state.catalog.pages.get(page) else {
+                continue;
+            };
+            for (slot, r) in rows::decode(blob).unwrap_or_default().iter().enumerate() {
+                let at = Location {
+                    row: *row,
+                    slot: slot as u8,
+                };
+                self.ids.remove(self.ids.key(site, r.metric, r.id), at);
+            }
+        }
+        Ok(gone.len())
     }
 
     /// Saves the cells changed since start-up and marks the saved
@@ -1149,83 +1292,174 @@ impl Writer {
     }
 }
 
-/// Writes one beacon's reports inside the group's transaction, creating
-/// its site and page ids as needed. `Ok(Err(_))`: this beacon is refused
-/// (nothing of it written); `Err(_)`: the transaction failed.
-#[allow(clippy::too_many_arguments)]
-fn write_beacon(
-    tx: &Connection,
-    insert: &mut rusqlite::CachedStatement<'_>,
-    catalog: &Catalog,
-    options: &SqliteOptions,
-    new_ids: &mut NewIds,
-    reports: &[Report],
-    deltas: &mut Vec<Delta>,
-) -> Result<Result<Inserted, StoreError>, StoreError> {
-    let mut inserted = Inserted::default();
-    // A beacon's reports share site and page; resolve them once.
-    let mut ids: Option<(&str, &str, u32, u32)> = None;
-    for r in reports {
-        let (site, page) = match ids {
-            Some((s, p, site, page)) if s == r.site && p == r.page => (site, page),
-            _ => {
-                let site = match site_id(tx, catalog, options, new_ids, &r.site)? {
-                    Ok(id) => id,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                let page = page_id(tx, catalog, options, new_ids, site, &r.page)?;
-                ids = Some((&r.site, &r.page, site, page));
-                (site, page)
-            }
-        };
-        let metric = metric_code(r.metric);
-        let ff = ff_code(r.form_factor);
-        let changed = insert.execute(params![
-            site,
-            page,
+/// Writing one group's beacons, inside its transaction.
+struct GroupWrite<'a, 'tx> {
+    tx: &'tx Connection,
+    insert: &'a mut rusqlite::CachedStatement<'tx>,
+    catalog: &'a Catalog,
+    options: &'a SqliteOptions,
+    /// Report ids committed before this group.
+    ids: &'a ReportIds,
+    /// Sites and pages this group creates.
+    new_ids: &'a mut NewIds,
+    /// Report ids this group stores, added to `ids` once committed.
+    pending: &'a mut PendingIds,
+    next_row: &'a mut i64,
+    /// Changes to the aggregates, applied once committed.
+    deltas: &'a mut Vec<Delta>,
+}
+
+/// A beacon row being filled.
+struct NewRow<'b> {
+    id: i64,
+    beacon: &'b NewBeacon,
+    site: u32,
+    page: u32,
+    blob: Vec<u8>,
+    slots: usize,
+}
+
+impl NewRow<'_> {
+    fn place(&self, metric: MetricName) -> Place {
+        Place {
+            site: self.site,
+            page: self.page,
             metric,
-            r.report_id,
-            r.value,
-            r.delta,
-            nav_code(r.navigation_type),
-            ff,
-            r.page_view_id,
-            r.session_id,
-            r.received_at_ms,
-        ])?;
-        if changed == 1 {
-            inserted.new += 1;
+            ff: ff_code(self.beacon.form_factor),
+            received_at_ms: self.beacon.received_at_ms,
+        }
+    }
+}
+
+impl GroupWrite<'_, '_> {
+    /// Writes the reports of `beacons`, creating site and page ids as
+    /// needed. `Ok(Err(_))`: they are refused (nothing of them written);
+    /// `Err(_)`: the transaction failed.
+    fn beacons(&mut self, beacons: &[NewBeacon]) -> Result<Result<Inserted, StoreError>, StoreError> {
+        // All or none: refuse before writing any of them.
+        let mut sites: Vec<u32> = Vec::with_capacity(beacons.len());
+        for b in beacons {
+            match site_id(self.tx, self.catalog, self.options, self.new_ids, &b.site)? {
+                Ok(id) => sites.push(id),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        let mut inserted = Inserted::default();
+        for (b, site) in beacons.iter().zip(sites) {
+            let page = page_id(self.tx, self.catalog, self.options, self.new_ids, site, &b.page)?;
+            // One row per beacon (more only past a row's slots).
+            for reports in b.reports.chunks(rows::MAX_SLOTS) {
+                let mut row = NewRow {
+                    id: *self.next_row,
+                    beacon: b,
+                    site,
+                    page,
+                    blob: Vec::with_capacity(1 + 40 * reports.len()),
+                    slots: 0,
+                };
+                *self.next_row += 1;
+                for r in reports {
+                    self.report(&mut row, r, &mut inserted)?;
+                }
+                self.write_row(&row)?;
+            }
+        }
+        Ok(Ok(inserted))
+    }
+
+    /// Adds `r` to `row`, or replaces the value of the report it re-reports.
+    fn report(&mut self, row: &mut NewRow, r: &NewReport, inserted: &mut Inserted) -> Result<(), StoreError> {
+        let metric = metric_code(r.metric) as u8;
+        let key = self.ids.key(row.site, metric, &r.report_id);
+        if self.replace(row, key, metric, r)? {
+            inserted.replaced += 1;
+            return Ok(());
+        }
+        let slot = Slot {
+            metric,
+            navigation_type: nav_code(r.navigation_type) as u8,
+            value: r.value,
+            delta: r.delta,
+            id: &r.report_id,
+        };
+        rows::push(&mut row.blob, &slot);
+        let at = Location {
+            row: row.id,
+            slot: row.slots as u8,
+        };
+        row.slots += 1;
+        self.pending.insert(key, at);
+        self.deltas.push(Delta::Add(row.place(r.metric), r.value));
+        inserted.new += 1;
+        Ok(())
+    }
+
+    /// If `r` re-reports a stored id, replaces that report's value (it
+    /// keeps its row: page, form factor and time, so its aggregate cells
+    /// stay the same) and says true.
+    fn replace(&mut self, row: &mut NewRow, key: IdKey, metric: u8, r: &NewReport) -> Result<bool, StoreError> {
+        let Some(at) = self.pending.get(&key).copied().or_else(|| self.ids.get(key)) else {
+            return Ok(false);
+        };
+        let same = |s: &Slot| s.metric == metric && s.id == r.report_id;
+        let (place, old) = if at.row == row.id {
+            // An earlier report of the row being filled.
+            let Some(old) = rows::decode(&row.blob)
+                .and_then(|slots| slots.get(at.slot as usize).filter(|s| same(s)).map(|s| s.value))
+            else {
+                return Ok(false);
+            };
+            rows::set_value(&mut row.blob, at.slot as usize, r.value, r.delta);
+            (row.place(r.metric), old)
+        } else {
+            let stored: Option<(u32, u8, i64, Vec<u8>)> = self
+                .tx
+                .prepare_cached("SELECT page_id, form_factor, received_at, reports FROM beacons WHERE id = ?1")?
+                .query_row([at.row], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                .optional()?;
+            let Some((page, ff, received_at_ms, mut blob)) = stored else {
+                return Ok(false);
+            };
+            let Some(old) =
+                rows::decode(&blob).and_then(|slots| slots.get(at.slot as usize).filter(|s| same(s)).map(|s| s.value))
+            else {
+                // Another id with the same key (a hash collision): `r` is new.
+                return Ok(false);
+            };
+            rows::set_value(&mut blob, at.slot as usize, r.value, r.delta);
+            self.tx
+                .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
+                .execute(params![blob, at.row])?;
             let place = Place {
-                site,
+                site: row.site,
                 page,
                 metric: r.metric,
                 ff,
-                received_at_ms: r.received_at_ms,
+                received_at_ms,
             };
-            deltas.push(Delta::Add(place, r.value));
-            continue;
-        }
-        // A re-report: it replaces the value and keeps the first report's
-        // page, form factor and time, so its aggregate cell stays the same.
-        let (row, old_page, old_ff, old_at, old_value): (i64, u32, u8, i64, f64) = tx
-            .prepare_cached(EXISTING_SQL)?
-            .query_row(params![site, metric, r.report_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
-            })?;
-        tx.prepare_cached("UPDATE reports SET value = ?1, delta = ?2 WHERE id = ?3")?
-            .execute(params![r.value, r.delta, row])?;
-        let place = Place {
-            site,
-            page: old_page,
-            metric: r.metric,
-            ff: old_ff,
-            received_at_ms: old_at,
+            (place, old)
         };
-        deltas.push(Delta::Remove(place, old_value));
-        deltas.push(Delta::Add(place, r.value));
-        inserted.replaced += 1;
+        self.deltas.push(Delta::Remove(place, old));
+        self.deltas.push(Delta::Add(place, r.value));
+        Ok(true)
     }
-    Ok(Ok(inserted))
+
+    fn write_row(&mut self, row: &NewRow) -> Result<(), StoreError> {
+        if row.slots == 0 {
+            return Ok(()); // all its reports were re-reports
+        }
+        let b = row.beacon;
+        self.insert.execute(params![
+            row.id,
+            row.page,
+            ff_code(b.form_factor),
+            b.received_at_ms,
+            b.page_view_id,
+            b.session_id,
+            row.blob,
+        ])?;
+        Ok(())
+    }
 }
 
 fn site_id(
@@ -1643,35 +1877,45 @@ fn run_export(
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let mut stmt = tx.prepare(
-        "SELECT s.site, p.page, r.metric, r.report_id, r.value, r.delta, r.navigation_type,
-                r.form_factor, r.page_view_id, r.session_id, r.received_at
-         FROM reports r JOIN sites s ON s.id = r.site_id JOIN pages p ON p.id = r.page_id
-         WHERE r.received_at >= ?1 AND r.received_at < ?2 AND (?3 IS NULL OR s.site = ?3)
-         ORDER BY r.received_at, r.id",
+        "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
+                b.received_at, b.reports
+         FROM beacons b JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
+         WHERE b.received_at >= ?1 AND b.received_at < ?2 AND (?3 IS NULL OR s.site = ?3)
+         ORDER BY b.received_at, b.id",
     )?;
     let cutoff = shared.state.read().expect("state lock poisoned").cutoff_ms;
     let mut rows = stmt.query(params![q.from_ms.max(cutoff), q.to_ms, q.site])?;
     let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
     while let Some(row) = rows.next()? {
-        let Some(metric) = metric_from_code(row.get(2)?) else {
+        let id: i64 = row.get(0)?;
+        let Some(slots) = row.get_ref(7)?.as_blob().ok().and_then(rows::decode) else {
+            tracing::error!(row = id, "beacon row with a malformed reports blob, not exported");
             continue;
         };
-        let value: f64 = row.get(4)?;
-        chunk.push(Report {
-            site: row.get(0)?,
-            page: row.get(1)?,
-            metric,
-            report_id: row.get(3)?,
-            value,
-            delta: row.get(5)?,
-            rating: metric.rate(value),
-            navigation_type: nav_from_code(row.get(6)?),
-            form_factor: ff_from_code(row.get(7)?),
-            page_view_id: row.get(8)?,
-            session_id: row.get(9)?,
-            received_at_ms: row.get(10)?,
-        });
-        if chunk.len() == EXPORT_CHUNK {
+        let (site, page): (String, String) = (row.get(1)?, row.get(2)?);
+        let form_factor = ff_from_code(row.get(3)?);
+        let (page_view_id, session_id): (Option<String>, Option<String>) = (row.get(4)?, row.get(5)?);
+        let received_at_ms: i64 = row.get(6)?;
+        for slot in slots {
+            let Some(metric) = metric_from_code(slot.metric as i64) else {
+                continue;
+            };
+            chunk.push(Report {
+                site: site.clone(),
+                page: page.clone(),
+                metric,
+                report_id: slot.id.to_owned(),
+                value: slot.value,
+                delta: slot.delta,
+                rating: metric.rate(slot.value),
+                navigation_type: nav_from_code(slot.navigation_type as i64),
+                form_factor,
+                page_view_id: page_view_id.clone(),
+                session_id: session_id.clone(),
+                received_at_ms,
+            });
+        }
+        if chunk.len() >= EXPORT_CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
             if out.blocking_send(Ok(full)).is_err() {
                 return Ok(()); // the client went away
@@ -1700,8 +1944,8 @@ impl Sqlite {
 }
 
 impl Store for Sqlite {
-    fn insert(&self, reports: Vec<Report>) -> StoreFuture<Inserted> {
-        if reports.is_empty() {
+    fn insert(&self, beacons: Vec<NewBeacon>) -> StoreFuture<Inserted> {
+        if beacons.iter().all(|b| b.reports.is_empty()) {
             return Box::pin(async { Ok(Inserted::default()) });
         }
         let (ack, done) = oneshot::channel();
@@ -1711,7 +1955,7 @@ impl Store for Sqlite {
                 None => Err(StoreError::Closed),
                 Some(tx) => {
                     self.inner.shared.queue_depth.fetch_add(1, Ordering::Relaxed);
-                    tx.try_send(Insert { reports, ack }).map_err(|e| {
+                    tx.try_send(Insert { beacons, ack }).map_err(|e| {
                         self.inner.shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
                         match e {
                             TrySendError::Full(_) => StoreError::Overloaded,
@@ -1724,8 +1968,8 @@ impl Store for Sqlite {
         Box::pin(async move {
             sent?;
             // An ack dropped unsent means the writer stopped before committing.
-            let (result, reports) = done.await.map_err(|_| StoreError::Closed)?;
-            drop(reports);
+            let (result, beacons) = done.await.map_err(|_| StoreError::Closed)?;
+            drop(beacons);
             result
         })
     }

@@ -32,6 +32,12 @@ fn report(site: &str, page: &str, metric: MetricName, id: &str, value: f64, at: 
     }
 }
 
+/// Inserts flat reports (grouped into beacons where they share a beacon's
+/// fields), all or none.
+fn insert_reports(store: &Sqlite, reports: Vec<Report>) -> StoreFuture<Inserted> {
+    store.insert(NewBeacon::group(reports))
+}
+
 fn options() -> SqliteOptions {
     SqliteOptions::default()
 }
@@ -73,19 +79,23 @@ fn re_reports_replace_values_in_raw_reports_and_aggregates() {
     let page = "https://a.example/";
     let w = Window::ending_at(WindowName::Days28, now);
     rt().block_on(async {
-        let r = store
-            .insert(vec![
+        let r = insert_reports(
+            &store,
+            vec![
                 report("a.example", page, MetricName::Cls, "a", 0.05, now),
                 report("a.example", page, MetricName::Cls, "b", 0.3, now),
-            ])
-            .await
-            .unwrap();
+            ],
+        )
+        .await
+        .unwrap();
         assert_eq!(r, Inserted { new: 2, replaced: 0 });
         // CLS grows: same id, later value, later time (the time is kept).
-        let r = store
-            .insert(vec![report("a.example", page, MetricName::Cls, "a", 0.2, now + 5000)])
-            .await
-            .unwrap();
+        let r = insert_reports(
+            &store,
+            vec![report("a.example", page, MetricName::Cls, "a", 0.2, now + 5000)],
+        )
+        .await
+        .unwrap();
         assert_eq!(r, Inserted { new: 0, replaced: 1 });
         let aggs = store
             .aggregates(query(Some("a.example"), PageScope::SiteAndPages, vec![w.span]))
@@ -105,17 +115,19 @@ fn re_reports_replace_values_in_raw_reports_and_aggregates() {
             assert_eq!(cls.p75, Some(0.3));
         }
         // Another site's report with the same id is another report.
-        store
-            .insert(vec![report(
+        insert_reports(
+            &store,
+            vec![report(
                 "b.example",
                 "https://b.example/",
                 MetricName::Cls,
                 "a",
                 0.0,
                 now,
-            )])
-            .await
-            .unwrap();
+            )],
+        )
+        .await
+        .unwrap();
     });
     let rows = export_all(&store);
     assert_eq!(rows.len(), 3);
@@ -126,7 +138,10 @@ fn re_reports_replace_values_in_raw_reports_and_aggregates() {
     assert_eq!((a.value, a.received_at_ms), (0.2, now));
     store.close().unwrap();
     assert!(matches!(
-        rt().block_on(store.insert(vec![report("a.example", page, MetricName::Cls, "c", 1.0, now)])),
+        rt().block_on(insert_reports(
+            &store,
+            vec![report("a.example", page, MetricName::Cls, "c", 1.0, now)]
+        )),
         Err(StoreError::Closed)
     ));
 }
@@ -220,47 +235,7 @@ fn exact_p75_and_counts_match_brute_force_on_random_data_across_restarts() {
         reports: HashMap::new(),
     };
     let rt = rt();
-    for i in 0..1500 {
-        let metric = MetricName::ALL[rng.below(5) as usize];
-        let t = metric.thresholds();
-        // Repeated values, zeros and values on the thresholds are common.
-        let value = match rng.below(6) {
-            0 => 0.0,
-            1 => t.good,
-            2 => t.poor,
-            3 => (rng.below(20) as f64) * t.good / 10.0,
-            _ => rng
-                .f64_log(t.good / 50.0, t.poor * 4.0)
-                .min(crate::validate::max_value(metric)),
-        };
-        let id = if i > 10 && rng.below(5) == 0 {
-            // A re-report of an earlier id (maybe another metric's: then new).
-            format!("id{}", rng.below(i))
-        } else {
-            format!("id{i}")
-        };
-        let page = pages[rng.below(3) as usize];
-        let ff = [
-            None,
-            Some(FormFactor::Phone),
-            Some(FormFactor::Tablet),
-            Some(FormFactor::Desktop),
-        ][rng.below(4) as usize];
-        // Mostly recent, some old, a few in the current hour.
-        let age = match rng.below(4) {
-            0 => rng.below(HOUR_MS_U),
-            1 => rng.below(30 * HOUR_MS_U),
-            _ => rng.below(30 * DAY_MS as u64),
-        } as i64;
-        let mut r = report("a.example", page, metric, &id, value, now - age);
-        r.form_factor = ff;
-        rt.block_on(store.insert(vec![r.clone()])).unwrap();
-        truth
-            .reports
-            .entry((r.site.clone(), metric, id))
-            .and_modify(|e| e.3 = value)
-            .or_insert((page.into(), ff, r.received_at_ms, value));
-    }
+    insert_random_beacons(&rt, &store, &mut rng, &mut truth, now, &pages, 0..1500);
     check_against_truth(&store, &truth, now, &pages);
 
     // count_at_or_below is exact for any threshold.
@@ -285,13 +260,98 @@ fn exact_p75_and_counts_match_brute_force_on_random_data_across_restarts() {
     }
 
     // A clean restart loads the saved aggregates; a crash rebuilds them.
+    // Either way re-reports of ids stored before still find them.
     store.close().unwrap();
     let store = Sqlite::open(&path, options()).unwrap();
+    check_against_truth(&store, &truth, now, &pages);
+    insert_random_beacons(&rt, &store, &mut rng, &mut truth, now, &pages, 1500..2500);
     check_against_truth(&store, &truth, now, &pages);
     std::mem::forget(store); // like SIGKILL: nothing saved
     let store = Sqlite::open(&path, options()).unwrap();
     check_against_truth(&store, &truth, now, &pages);
+    insert_random_beacons(&rt, &store, &mut rng, &mut truth, now, &pages, 2500..3500);
+    check_against_truth(&store, &truth, now, &pages);
+    // The raw reports are the deduplicated truth too.
+    let mut exported: Vec<_> = export_all(&store)
+        .into_iter()
+        .map(|r| {
+            (
+                (r.metric, r.report_id),
+                (r.page, r.form_factor, r.received_at_ms, r.value),
+            )
+        })
+        .collect();
+    let mut want: Vec<_> = truth
+        .reports
+        .iter()
+        .map(|((_, metric, id), v)| ((*metric, id.clone()), v.clone()))
+        .collect();
+    exported.sort_by(|a, b| a.0.cmp(&b.0));
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(exported, want);
     store.close().unwrap();
+}
+
+/// Inserts beacons of 1 to 4 reports each (sharing page, form factor and
+/// time, as a beacon's do) numbered `ids`; about one in five re-reports an
+/// earlier id, sometimes one of the same beacon. Records them in `truth`.
+#[allow(clippy::too_many_arguments)]
+fn insert_random_beacons(
+    rt: &tokio::runtime::Runtime,
+    store: &Sqlite,
+    rng: &mut Rng,
+    truth: &mut Truth,
+    now: i64,
+    pages: &[&str],
+    ids: std::ops::Range<u64>,
+) {
+    let mut i = ids.start;
+    while i < ids.end {
+        let page = pages[rng.below(pages.len() as u64) as usize];
+        let ff = [
+            None,
+            Some(FormFactor::Phone),
+            Some(FormFactor::Tablet),
+            Some(FormFactor::Desktop),
+        ][rng.below(4) as usize];
+        // Mostly recent, some old, a few in the current hour.
+        let age = match rng.below(4) {
+            0 => rng.below(HOUR_MS_U),
+            1 => rng.below(30 * HOUR_MS_U),
+            _ => rng.below(30 * DAY_MS as u64),
+        } as i64;
+        let mut beacon = Vec::new();
+        for _ in 0..1 + rng.below(4) {
+            let metric = MetricName::ALL[rng.below(5) as usize];
+            let t = metric.thresholds();
+            // Repeated values, zeros and values on the thresholds are common.
+            let value = match rng.below(6) {
+                0 => 0.0,
+                1 => t.good,
+                2 => t.poor,
+                3 => (rng.below(20) as f64) * t.good / 10.0,
+                _ => rng
+                    .f64_log(t.good / 50.0, t.poor * 4.0)
+                    .min(crate::validate::max_value(metric)),
+            };
+            let id = if i > 10 && rng.below(5) == 0 {
+                // A re-report of an earlier id (maybe another metric's: then new).
+                format!("id{}", rng.below(i))
+            } else {
+                format!("id{i}")
+            };
+            i += 1;
+            let mut r = report("a.example", page, metric, &id, value, now - age);
+            r.form_factor = ff;
+            truth
+                .reports
+                .entry((r.site.clone(), metric, id))
+                .and_modify(|e| e.3 = value)
+                .or_insert((page.into(), ff, r.received_at_ms, value));
+            beacon.push(r);
+        }
+        rt.block_on(insert_reports(store, beacon)).unwrap();
+    }
 }
 
 const HOUR_MS_U: u64 = crate::time::HOUR_MS as u64;
@@ -310,29 +370,33 @@ fn retention_drops_old_reports_pages_and_cells() {
         for (i, age_days) in [50, 36, 34, 1, 0].into_iter().enumerate() {
             let page = format!("https://a.example/{age_days}");
             let at = now - age_days * DAY_MS;
-            store
-                .insert(vec![report(
+            insert_reports(
+                &store,
+                vec![report(
                     "a.example",
                     &page,
                     MetricName::Lcp,
                     &format!("r{i}"),
                     1000.0,
                     at,
-                )])
-                .await
-                .unwrap();
+                )],
+            )
+            .await
+            .unwrap();
         }
-        store
-            .insert(vec![report(
+        insert_reports(
+            &store,
+            vec![report(
                 "old.example",
                 "https://old.example/",
                 MetricName::Lcp,
                 "o",
                 1.0,
                 now - 60 * DAY_MS,
-            )])
-            .await
-            .unwrap();
+            )],
+        )
+        .await
+        .unwrap();
     });
     assert_eq!(export_all(&store).len(), 6);
     store.close().unwrap();
@@ -361,13 +425,22 @@ fn retention_drops_old_reports_pages_and_cells() {
         .unwrap();
     assert_eq!(aggs.len(), 1);
     assert_eq!(aggs[0].count(), 3);
+    // The ids of the reports retention deleted are forgotten: the same id again is new;
+    // a kept one is still found.
+    let again = |id: &str| {
+        let r = report("a.example", "https://a.example/", MetricName::Lcp, id, 2000.0, now);
+        rt.block_on(insert_reports(&store, vec![r])).unwrap()
+    };
+    assert_eq!(again("r0"), Inserted { new: 1, replaced: 0 });
+    assert_eq!(again("r3"), Inserted { new: 0, replaced: 1 });
+    assert_eq!(export_all(&store).len(), 4);
     store.close().unwrap();
     // And the saved aggregates no longer have them either.
     let store = Sqlite::open_in_dir(dir.path(), keep_long).unwrap();
     let aggs = rt
         .block_on(store.aggregates(query(None, PageScope::Site, vec![far])))
         .unwrap();
-    assert_eq!(aggs[0].count(), 3);
+    assert_eq!(aggs[0].count(), 4, "3 kept, 1 new");
     store.close().unwrap();
 }
 
@@ -388,40 +461,46 @@ fn pages_past_the_cap_count_under_other_and_sites_past_theirs_are_refused() {
     rt.block_on(async {
         for (i, p) in ["/1", "/2", "/3", "/4", "/1"].iter().enumerate() {
             let page = format!("https://a.example{p}");
-            store
-                .insert(vec![report(
+            insert_reports(
+                &store,
+                vec![report(
                     "a.example",
                     &page,
                     MetricName::Fcp,
                     &format!("f{i}"),
                     100.0 * (i + 1) as f64,
                     now,
-                )])
-                .await
-                .unwrap();
+                )],
+            )
+            .await
+            .unwrap();
         }
-        store
-            .insert(vec![report(
+        insert_reports(
+            &store,
+            vec![report(
                 "b.example",
                 "https://b.example/",
                 MetricName::Fcp,
                 "x",
                 1.0,
                 now,
-            )])
-            .await
-            .unwrap();
-        let err = store
-            .insert(vec![report(
+            )],
+        )
+        .await
+        .unwrap();
+        let err = insert_reports(
+            &store,
+            vec![report(
                 "c.example",
                 "https://c.example/",
                 MetricName::Fcp,
                 "x",
                 1.0,
                 now,
-            )])
-            .await
-            .unwrap_err();
+            )],
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, StoreError::TooManySites { limit: 2, .. }), "{err}");
     });
     let w = Window::ending_at(WindowName::Hour, now);
@@ -451,14 +530,17 @@ fn pages_past_the_cap_count_under_other_and_sites_past_theirs_are_refused() {
         },
     )
     .unwrap();
-    rt.block_on(store.insert(vec![report(
-        "a.example",
-        "https://a.example/5",
-        MetricName::Fcp,
-        "f9",
-        1.0,
-        now,
-    )]))
+    rt.block_on(insert_reports(
+        &store,
+        vec![report(
+            "a.example",
+            "https://a.example/5",
+            MetricName::Fcp,
+            "f9",
+            1.0,
+            now,
+        )],
+    ))
     .unwrap();
     assert_eq!(export_all(&store).iter().filter(|r| r.page == OTHER_PAGE).count(), 3);
     store.close().unwrap();
@@ -546,7 +628,7 @@ fn a_version_2_database_loses_its_value_index_and_keeps_its_reports() {
     );
     // A re-report of a migrated id replaces its value, in memory too.
     let r = report("a.example", "https://a.example/", MetricName::Lcp, "id2", 500.0, now);
-    let done = rt().block_on(store.insert(vec![r])).unwrap();
+    let done = rt().block_on(insert_reports(&store, vec![r])).unwrap();
     assert_eq!(done.replaced, 1);
     let aggs = rt()
         .block_on(store.aggregates(query(None, PageScope::Site, vec![w.span])))
@@ -563,6 +645,16 @@ fn a_version_2_database_loses_its_value_index_and_keeps_its_reports() {
         )
         .unwrap();
     assert_eq!((version, indexes), (SCHEMA_VERSION, 0));
+    // Version 4: one beacon row per old report row, `reports` gone.
+    let (rows, old_tables): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM beacons),
+                    (SELECT count(*) FROM sqlite_master WHERE name = 'reports')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, old_tables), (4, 0));
 }
 
 #[test]
@@ -581,7 +673,7 @@ fn exact_values_are_saved_at_close_and_a_bad_save_is_rebuilt_from_raw_reports() 
             *v,
             now - i as i64,
         );
-        rt().block_on(store.insert(vec![r])).unwrap();
+        rt().block_on(insert_reports(&store, vec![r])).unwrap();
     }
     let want = percentile::nearest_rank(&mut values.clone(), 75.0);
     assert_eq!(want, Some(4100.0));
@@ -643,14 +735,17 @@ fn concurrent_inserts_are_all_committed() {
     rt.block_on(async {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
-                tokio::spawn(store.insert(vec![report(
-                    "a.example",
-                    "https://a.example/",
-                    MetricName::Cls,
-                    &format!("id{i}"),
-                    0.01,
-                    now,
-                )]))
+                tokio::spawn(insert_reports(
+                    &store,
+                    vec![report(
+                        "a.example",
+                        "https://a.example/",
+                        MetricName::Cls,
+                        &format!("id{i}"),
+                        0.01,
+                        now,
+                    )],
+                ))
             })
             .collect();
         for t in tasks {
@@ -683,14 +778,17 @@ fn a_full_queue_fails_fast() {
     let guard = store.inner.shared.state.read().unwrap();
     let pending: Vec<_> = (0..3)
         .map(|i| {
-            store.insert(vec![report(
-                "a.example",
-                "https://a.example/",
-                MetricName::Cls,
-                &format!("q{i}"),
-                0.0,
-                now,
-            )])
+            insert_reports(
+                &store,
+                vec![report(
+                    "a.example",
+                    "https://a.example/",
+                    MetricName::Cls,
+                    &format!("q{i}"),
+                    0.0,
+                    now,
+                )],
+            )
         })
         .collect();
     drop(guard);
@@ -727,14 +825,20 @@ fn a_value_replaced_within_its_bin_changes_the_exact_p75() {
             find(&aggs, Some(page), MetricName::Inp).unwrap().p75,
         )
     };
-    rt.block_on(store.insert(vec![report("a.example", page, MetricName::Inp, "i", 1000.0, now)]))
-        .unwrap();
+    rt.block_on(insert_reports(
+        &store,
+        vec![report("a.example", page, MetricName::Inp, "i", 1000.0, now)],
+    ))
+    .unwrap();
     assert_eq!(p75(&store), (Some(1000.0), Some(1000.0)));
     assert_eq!(p75(&store), (Some(1000.0), Some(1000.0)), "again, from the cache");
     // Same sketch bin, other value: the counts do not change, the p75 does.
     assert_eq!(crate::sketch::bin_of(1000.0), crate::sketch::bin_of(1001.0));
-    rt.block_on(store.insert(vec![report("a.example", page, MetricName::Inp, "i", 1001.0, now)]))
-        .unwrap();
+    rt.block_on(insert_reports(
+        &store,
+        vec![report("a.example", page, MetricName::Inp, "i", 1001.0, now)],
+    ))
+    .unwrap();
     assert_eq!(p75(&store), (Some(1001.0), Some(1001.0)));
     store.close().unwrap();
 }
