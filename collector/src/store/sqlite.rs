@@ -8,15 +8,20 @@
 //! The queue is bounded; a full queue fails inserts at once (503) instead of
 //! growing without limit.
 //!
-//! **Tables.** `reports` holds one row per (site, metric, report id), the raw
-//! data; `sites` and `pages` give the ids it refers to; `aggregates` holds
-//! the hourly and daily cells per page, metric and form factor, and
-//! `exact_values` the exact values per page, metric and day, both saved at
-//! shutdown; `meta` says whether they are up to date. Besides the primary
-//! key, `reports` has two indexes, both mostly appended to in arrival order
-//! rather than inserted at random places: `reports_key` (site, metric,
-//! report id; web-vitals ids start with a timestamp) for dedup, and
-//! `reports_time` for retention and export.
+//! **Tables.** `beacons` holds one row per beacon, the raw data: its
+//! shared fields as columns and its reports packed in a blob (`rows.rs`):
+//! one row insert per beacon, where a row per report made a 10-metric
+//! beacon ten. Its one index, `beacons_time` (for retention and export), is
+//! appended to in arrival order. `sites` and `pages` give the ids it refers
+//! to; `aggregates` holds the hourly and daily cells per page, metric and
+//! form factor, and `exact_values` the exact values per page, metric and
+//! day, both saved at shutdown; `meta` says whether they are up to date.
+//!
+//! **Dedup.** A re-report (same site, metric and report id) replaces the
+//! earlier report's value in its row. The writer finds it through an
+//! in-memory index of report ids ([`ReportIds`], about 20 bytes per
+//! report, rebuilt by a scan of `beacons` at start-up): a unique SQLite
+//! index on the ids cost a B-tree insert per report.
 //!
 //! **Aggregates** live in memory ([`Cells`]), updated by the writer after
 //! each commit: adding a report adds its value to its cells, replacing a
@@ -25,7 +30,7 @@
 //! deduplicated raw reports. At a clean shutdown the changed cells are
 //! saved and `meta.aggregates_clean` is set; at start-up they are loaded. If
 //! the last run did not shut down cleanly (a crash, SIGKILL), they are
-//! rebuilt from `reports` (one scan of the table, sorted in memory by
+//! rebuilt from `beacons` (one scan of the table, sorted in memory by
 //! page, metric, form factor and time before adding, for cache locality).
 //!
 //! **Exact p75.** The sketch tells which bin the nearest-rank p75 falls in
