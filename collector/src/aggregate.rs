@@ -24,10 +24,12 @@ pub struct RatingCounts {
 }
 
 impl RatingCounts {
+    #[inline]
     pub fn total(&self) -> u64 {
         self.good + self.needs_improvement + self.poor
     }
 
+    #[inline]
     fn slot(&mut self, rating: Rating) -> &mut u64 {
         match rating {
             Rating::Good => &mut self.good,
@@ -36,11 +38,13 @@ impl RatingCounts {
         }
     }
 
+    #[inline]
     pub fn add(&mut self, rating: Rating) {
         *self.slot(rating) += 1;
     }
 
     /// Returns false (changing nothing) if there is no such report to remove.
+    #[inline]
     pub fn remove(&mut self, rating: Rating) -> bool {
         let slot = self.slot(rating);
         if *slot == 0 {
@@ -96,6 +100,7 @@ pub struct Cell {
 }
 
 impl Cell {
+    #[inline]
     pub fn count(&self) -> u64 {
         self.ratings.total()
     }
@@ -104,6 +109,7 @@ impl Cell {
         self.count() == 0
     }
 
+    #[inline]
     pub fn add(&mut self, metric: MetricName, value: f64) {
         self.ratings.add(metric.rate(value));
         self.sketch.add(value);
@@ -111,6 +117,7 @@ impl Cell {
 
     /// Whether `value` could be removed: its rating and its sketch bin
     /// hold at least one report.
+    #[inline]
     pub fn holds(&self, metric: MetricName, value: f64) -> bool {
         let r = self.ratings;
         let rated = match metric.rate(value) {
@@ -122,6 +129,7 @@ impl Cell {
     }
 
     /// Removes a value added before; false (and no change) if it was not.
+    #[inline]
     pub fn remove(&mut self, metric: MetricName, value: f64) -> bool {
         let rating = metric.rate(value);
         let mut probe = self.ratings;

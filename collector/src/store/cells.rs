@@ -4,12 +4,13 @@
 //! of the raw reports, saved to the `aggregates` table at shutdown and
 //! rebuilt from the raw reports after a crash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use beacon::{FormFactor, MetricName};
 
 use crate::aggregate::{Cell, Span};
+use crate::sketch::bin_of;
 use crate::time::Resolution;
 
 /// Form factor codes, as stored: 0 when the beacon named none.
@@ -82,9 +83,12 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// Rotated so that the well-mixed high bits pick the bucket (the
+    /// table indexes by the low bits; a product's low bits only depend on
+    /// the low bits of the word hashed). As in `rustc-hash` 2.
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
@@ -97,11 +101,34 @@ pub enum Scope {
     Page(u32),
 }
 
+/// One series: hourly and daily cells of (scope, metric, form factor code
+/// or [`FF_ALL`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct SeriesKey {
     scope: Scope,
     metric: MetricName,
     ff: u8,
+}
+
+/// The series of one (scope, metric), every form factor: a report finds
+/// both of its series of a scope with one hash look-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct GroupKey {
+    scope: Scope,
+    metric: MetricName,
+}
+
+impl std::hash::Hash for GroupKey {
+    /// One word (the key packed) instead of four: hashing is a noticeable
+    /// part of a look-up.
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (kind, id) = match self.scope {
+            Scope::Site(id) => (0u64, id),
+            Scope::Page(id) => (1u64, id),
+        };
+        state.write_u64((id as u64) << 8 | kind << 4 | self.metric as u64);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -112,16 +139,211 @@ struct Slot {
     dirty: bool,
 }
 
+/// No bucket: the key of [`Buckets::newest`] when there are none.
+const NONE: i64 = i64::MIN;
+
+/// Values by time bucket. Reports arrive in time order, so the one to
+/// update is almost always the newest: kept inline (in the series itself),
+/// found without a search and without one more cache miss; the older ones
+/// are in an array (not a tree's nodes). Also used by `Values` for days.
+#[derive(Debug)]
+pub(super) struct Buckets<T> {
+    /// The buckets before `newest_key`, ascending.
+    older: Vec<(i64, T)>,
+    /// [`NONE`] when there are no buckets at all.
+    newest_key: i64,
+    newest: T,
+}
+
+impl<T: Default> Default for Buckets<T> {
+    fn default() -> Buckets<T> {
+        Buckets {
+            older: Vec::new(),
+            newest_key: NONE,
+            newest: T::default(),
+        }
+    }
+}
+
+/// What a bucket's value does when a newer bucket comes: its time is
+/// over, so it will rarely change again; a chance to give back the room
+/// kept for growing.
+pub(super) trait Close {
+    fn close(&mut self);
+}
+
+impl Close for Slot {
+    fn close(&mut self) {
+        self.cell.sketch.shrink_to_fit();
+    }
+}
+
+impl<T: Default + Close> Buckets<T> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.newest_key == NONE
+    }
+
+    /// The newest bucket's value (a default one when there is none).
+    #[inline]
+    pub(super) fn newest(&self) -> &T {
+        &self.newest
+    }
+
+    /// The value of bucket `b`, made if missing.
+    #[inline]
+    pub(super) fn entry(&mut self, b: i64) -> &mut T {
+        if b == self.newest_key {
+            return &mut self.newest;
+        }
+        self.entry_slow(b)
+    }
+
+    #[inline(never)]
+    fn entry_slow(&mut self, b: i64) -> &mut T {
+        debug_assert_ne!(b, NONE);
+        if b > self.newest_key {
+            if self.newest_key != NONE {
+                // Grown by a quarter, not doubled: the array holds up to a
+                // week of hours in every series.
+                if self.older.len() == self.older.capacity() {
+                    self.older.reserve_exact(self.older.len() / 4 + 4);
+                }
+                self.newest.close();
+                self.older.push((self.newest_key, std::mem::take(&mut self.newest)));
+            }
+            self.newest_key = b;
+            return &mut self.newest;
+        }
+        let i = match self.older.binary_search_by_key(&b, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.older.insert(i, (b, T::default()));
+                i
+            }
+        };
+        &mut self.older[i].1
+    }
+
+    pub(super) fn get(&self, b: i64) -> Option<&T> {
+        if b >= self.newest_key {
+            return (b == self.newest_key).then_some(&self.newest);
+        }
+        let i = self.older.binary_search_by_key(&b, |e| e.0).ok()?;
+        Some(&self.older[i].1)
+    }
+
+    pub(super) fn get_mut(&mut self, b: i64) -> Option<&mut T> {
+        if b >= self.newest_key {
+            return (b == self.newest_key).then_some(&mut self.newest);
+        }
+        let i = self.older.binary_search_by_key(&b, |e| e.0).ok()?;
+        Some(&mut self.older[i].1)
+    }
+
+    /// `(bucket, value)` of buckets `first..=last`, ascending.
+    pub(super) fn range(&self, first: i64, last: i64) -> impl Iterator<Item = (i64, &T)> + Clone {
+        let start = self.first_at_or_after(first);
+        let end = start + self.older[start..].partition_point(|e| e.0 <= last);
+        let newest = (self.newest_key != NONE && (first..=last).contains(&self.newest_key))
+            .then_some((self.newest_key, &self.newest));
+        self.older[start..end].iter().map(|(b, v)| (*b, v)).chain(newest)
+    }
+
+    /// The index in `older` of the first bucket `>= b`. Searched from the
+    /// end (reads are mostly of recent buckets): fewer cache misses than a
+    /// binary search of the whole array.
+    fn first_at_or_after(&self, b: i64) -> usize {
+        let v = &self.older;
+        let mut step = 1;
+        let mut hi = v.len();
+        while hi > 0 {
+            let lo = hi.saturating_sub(step);
+            if v[lo].0 < b {
+                return lo + 1 + v[lo + 1..hi].partition_point(|e| e.0 < b);
+            }
+            hi = lo;
+            step *= 2;
+        }
+        0
+    }
+
+    /// `(bucket, value)` of every bucket, ascending.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &T)> {
+        self.range(i64::MIN + 1, i64::MAX)
+    }
+
+    /// `(bucket, value)` of every bucket, ascending.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (i64, &mut T)> {
+        let newest = (self.newest_key != NONE).then_some((self.newest_key, &mut self.newest));
+        self.older.iter_mut().map(|(b, v)| (*b, v)).chain(newest)
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Drops the buckets before `b`, returning them, ascending.
+    pub(super) fn split_before(&mut self, b: i64) -> Vec<(i64, T)> {
+        if self.newest_key < b {
+            let mut all = std::mem::take(self);
+            if all.newest_key != NONE {
+                all.older.push((all.newest_key, all.newest));
+            }
+            return all.older;
+        }
+        let n = self.older.partition_point(|e| e.0 < b);
+        if n == 0 {
+            return Vec::new();
+        }
+        let dropped = self.older.drain(..n).collect();
+        self.shrink();
+        dropped
+    }
+
+    /// Keeps the buckets whose value `keep` says so.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let len = self.older.len();
+        self.older.retain(|(_, v)| keep(v));
+        if self.newest_key != NONE && !keep(&self.newest) {
+            match self.older.pop() {
+                Some((b, v)) => {
+                    self.newest_key = b;
+                    self.newest = v;
+                }
+                None => *self = Buckets::default(),
+            }
+        }
+        if self.older.len() < len {
+            self.shrink();
+        }
+    }
+
+    fn shrink(&mut self) {
+        if self.older.capacity() > self.older.len() + self.older.len() / 2 + 8 {
+            self.older.shrink_to_fit();
+        }
+    }
+}
+
+impl Buckets<Slot> {
+    /// The cells of buckets `first..=last`, ascending.
+    fn cells(&self, first: i64, last: i64) -> impl Iterator<Item = &Cell> + Clone {
+        self.range(first, last).map(|(_, slot)| &slot.cell)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Series {
-    hours: BTreeMap<i64, Slot>,
-    days: BTreeMap<i64, Slot>,
+    hours: Buckets<Slot>,
+    days: Buckets<Slot>,
     /// For all-form-factor series: the merge of the whole buckets of the
     /// standard windows, kept up to date, so that a summary adds just the
     /// current bucket instead of merging 25 or 29 cells per page.
     rolling: Vec<Rolling>,
-    /// Counts changes, so that exact results computed from this series
-    /// can be kept until it changes.
+    /// Changes when the series does, so that exact results computed from
+    /// it can be kept until then: the [`Cells`]' change count at its last
+    /// change (so never the same number for different contents, even
+    /// after the series was dropped and made again).
     version: u64,
 }
 
@@ -139,18 +361,150 @@ struct Rolling {
 const ROLLING: [(Resolution, i64); 3] = [(Resolution::Hour, 24), (Resolution::Day, 7), (Resolution::Day, 28)];
 
 impl Series {
-    fn buckets(&self, r: Resolution) -> &BTreeMap<i64, Slot> {
+    /// A series with no cells is as good as none (and is dropped when
+    /// cells are pruned or saved).
+    fn is_empty(&self) -> bool {
+        self.hours.is_empty() && self.days.is_empty()
+    }
+
+    fn buckets(&self, r: Resolution) -> &Buckets<Slot> {
         match r {
             Resolution::Hour => &self.hours,
             Resolution::Day => &self.days,
         }
     }
 
-    fn buckets_mut(&mut self, r: Resolution) -> &mut BTreeMap<i64, Slot> {
+    fn buckets_mut(&mut self, r: Resolution) -> &mut Buckets<Slot> {
         match r {
             Resolution::Hour => &mut self.hours,
             Resolution::Day => &mut self.days,
         }
+    }
+
+    /// Makes the rolling merges ending before the buckets `current`, from
+    /// the cells (none for a new series).
+    fn start_rolling(&mut self, current: (i64, i64)) {
+        self.rolling = ROLLING
+            .iter()
+            .map(|&(r, len)| {
+                let last = match r {
+                    Resolution::Hour => current.0,
+                    Resolution::Day => current.1,
+                } - 1;
+                let first = last - len + 1;
+                Rolling {
+                    resolution: r,
+                    first,
+                    last,
+                    cell: Cell::merged(self.buckets(r).cells(first, last)),
+                }
+            })
+            .collect();
+    }
+
+    /// Adds a value to bucket `b` of resolution `r`, whose current bucket
+    /// is `current`, and to the rolling merges holding it.
+    #[inline]
+    fn add(&mut self, r: Resolution, b: i64, current: i64, metric: MetricName, value: f64) {
+        let slot = self.buckets_mut(r).entry(b);
+        slot.cell.add(metric, value);
+        slot.dirty = true;
+        // The merges end before the current bucket: the usual report's
+        // bucket is in none of them.
+        if b < current {
+            for rolling in &mut self.rolling {
+                if rolling.resolution == r && (rolling.first..=rolling.last).contains(&b) {
+                    rolling.cell.add(metric, value);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, r: Resolution, b: i64, metric: MetricName, value: f64) {
+        if let Some(slot) = self.buckets_mut(r).get_mut(b) {
+            slot.cell.remove(metric, value);
+            slot.dirty = true;
+            for rolling in &mut self.rolling {
+                if rolling.resolution == r && (rolling.first..=rolling.last).contains(&b) {
+                    rolling.cell.remove(metric, value);
+                }
+            }
+        }
+    }
+}
+
+/// Reports [`Cells::add_many`] reads ahead.
+const ADD_CHUNK: usize = 32;
+
+/// The index of [`FF_ALL`] in [`Group::series`].
+const ALL: usize = 4;
+
+/// The series of one (scope, metric).
+#[derive(Debug, Default)]
+struct Group {
+    /// Form factor codes 0 to 3, then [`FF_ALL`].
+    series: [Series; 5],
+    /// Series of other codes (none unless a database holds odd ones).
+    other: Vec<(u8, Series)>,
+}
+
+impl Group {
+    #[inline]
+    fn get(&self, ff: u8) -> Option<&Series> {
+        match ff {
+            0..=3 => Some(&self.series[ff as usize]),
+            FF_ALL => Some(&self.series[ALL]),
+            _ => self.other.iter().find(|o| o.0 == ff).map(|o| &o.1),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, ff: u8) -> Option<&mut Series> {
+        match ff {
+            0..=3 => Some(&mut self.series[ff as usize]),
+            FF_ALL => Some(&mut self.series[ALL]),
+            _ => self.other.iter_mut().find(|o| o.0 == ff).map(|o| &mut o.1),
+        }
+    }
+
+    /// The series of `ff`, made if missing.
+    #[inline]
+    fn entry(&mut self, ff: u8) -> &mut Series {
+        if let 0..=3 | FF_ALL = ff {
+            return self.get_mut(ff).expect("a fixed code");
+        }
+        let i = match self.other.iter().position(|o| o.0 == ff) {
+            Some(i) => i,
+            None => {
+                self.other.push((ff, Series::default()));
+                self.other.len() - 1
+            }
+        };
+        &mut self.other[i].1
+    }
+
+    /// `(code, series)` of every series, empty ones included.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u8, &mut Series)> {
+        let codes = [0u8, 1, 2, 3, FF_ALL];
+        codes
+            .into_iter()
+            .zip(self.series.iter_mut())
+            .chain(self.other.iter_mut().map(|(ff, s)| (*ff, s)))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.series.iter().all(Series::is_empty) && self.other.iter().all(|o| o.1.is_empty())
+    }
+
+    /// Resets the series left without cells (dropping their rolling
+    /// merges and version, as if they had never been).
+    fn drop_empty_series(&mut self) {
+        for s in &mut self.series {
+            if s.is_empty() {
+                *s = Series::default();
+            }
+        }
+        self.other.retain(|o| !o.1.is_empty());
     }
 }
 
@@ -166,7 +520,8 @@ pub struct Place {
 
 impl Place {
     /// The series a report updates: its page and its site, each for its
-    /// form factor and for all together.
+    /// form factor and for all together (no site series for an unknown
+    /// form factor).
     fn series(&self) -> impl Iterator<Item = SeriesKey> + '_ {
         let key = |scope, ff| SeriesKey {
             scope,
@@ -198,19 +553,24 @@ pub struct BaseCell {
 
 #[derive(Debug)]
 pub struct Cells {
-    series: FxHashMap<SeriesKey, Series>,
+    /// Boxed: the table stays small (and in the caches), a group's
+    /// series and their newest cells are together in one block.
+    groups: FxHashMap<GroupKey, Box<Group>>,
     /// Reports received before this get no hourly cells.
     hour_horizon_ms: i64,
     /// The current hour and day buckets the rolling merges end before.
     current: (i64, i64),
+    /// Counts changes (see `Series::version`).
+    changes: u64,
 }
 
 impl Cells {
     pub fn new(hour_horizon_ms: i64) -> Cells {
         Cells {
-            series: FxHashMap::default(),
+            groups: FxHashMap::default(),
             hour_horizon_ms,
             current: (i64::MIN, i64::MIN),
+            changes: 0,
         }
     }
 
@@ -219,6 +579,26 @@ impl Cells {
             Resolution::Hour => self.current.0,
             Resolution::Day => self.current.1,
         }
+    }
+
+    fn series(&self, key: SeriesKey) -> Option<&Series> {
+        self.groups
+            .get(&GroupKey {
+                scope: key.scope,
+                metric: key.metric,
+            })?
+            .get(key.ff)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn series_mut(&mut self, key: SeriesKey) -> Option<&mut Series> {
+        self.groups
+            .get_mut(&GroupKey {
+                scope: key.scope,
+                metric: key.metric,
+            })?
+            .get_mut(key.ff)
+            .filter(|s| !s.is_empty())
     }
 
     /// Moves the rolling merges to end just before the buckets of `now_ms`
@@ -233,67 +613,39 @@ impl Cells {
             Resolution::Hour => now.0,
             Resolution::Day => now.1,
         };
-        for series in self.series.values_mut() {
-            for i in 0..series.rolling.len() {
-                let r = series.rolling[i].resolution;
-                let last = current(r) - 1;
-                let (old_first, old_last) = (series.rolling[i].first, series.rolling[i].last);
-                if old_last == last {
-                    continue;
-                }
-                let first = last - (old_last - old_first);
-                let old_cell = std::mem::take(&mut series.rolling[i].cell);
-                let buckets = match r {
-                    Resolution::Hour => &series.hours,
-                    Resolution::Day => &series.days,
-                };
-                let slid = if old_first <= first && first <= old_last + 1 {
-                    // Slide: drop the buckets that left, add those that closed.
-                    let mut cell = old_cell;
-                    let ok = buckets
-                        .range(old_first..first)
-                        .all(|(_, slot)| cell.subtract(&slot.cell));
-                    for (_, slot) in buckets.range(old_last + 1..=last) {
-                        cell.merge(&slot.cell);
+        for group in self.groups.values_mut() {
+            for (_, series) in group.iter_mut() {
+                for i in 0..series.rolling.len() {
+                    let r = series.rolling[i].resolution;
+                    let last = current(r) - 1;
+                    let (old_first, old_last) = (series.rolling[i].first, series.rolling[i].last);
+                    if old_last == last {
+                        continue;
                     }
-                    ok.then_some(cell)
-                } else {
-                    None
-                };
-                let cell =
-                    slid.unwrap_or_else(|| Cell::merged(buckets.range(first..=last).map(|(_, slot)| &slot.cell)));
-                series.rolling[i] = Rolling {
-                    resolution: r,
-                    first,
-                    last,
-                    cell,
-                };
+                    let first = last - (old_last - old_first);
+                    let old_cell = std::mem::take(&mut series.rolling[i].cell);
+                    let buckets = series.buckets(r);
+                    let slid = if old_first <= first && first <= old_last + 1 {
+                        // Slide: drop the buckets that left, add those that closed.
+                        let mut cell = old_cell;
+                        let ok = buckets.cells(old_first, first - 1).all(|c| cell.subtract(c));
+                        for c in buckets.cells(old_last + 1, last) {
+                            cell.merge(c);
+                        }
+                        ok.then_some(cell)
+                    } else {
+                        None
+                    };
+                    let cell = slid.unwrap_or_else(|| Cell::merged(buckets.cells(first, last)));
+                    series.rolling[i] = Rolling {
+                        resolution: r,
+                        first,
+                        last,
+                        cell,
+                    };
+                }
             }
         }
-    }
-
-    /// A new series, with empty rolling merges if it is for all form
-    /// factors.
-    fn new_series(ff: u8, current: (i64, i64)) -> Series {
-        let mut series = Series::default();
-        if ff == FF_ALL && current.0 != i64::MIN {
-            series.rolling = ROLLING
-                .iter()
-                .map(|&(r, len)| {
-                    let last = match r {
-                        Resolution::Hour => current.0,
-                        Resolution::Day => current.1,
-                    } - 1;
-                    Rolling {
-                        resolution: r,
-                        first: last - len + 1,
-                        last,
-                        cell: Cell::default(),
-                    }
-                })
-                .collect();
-        }
-        series
     }
 
     /// Builds every rolling merge anew, ending before the buckets of
@@ -301,18 +653,119 @@ impl Cells {
     pub fn start_rolling(&mut self, now_ms: i64) {
         let current = (Resolution::Hour.bucket(now_ms), Resolution::Day.bucket(now_ms));
         self.current = current;
-        for (key, series) in self.series.iter_mut() {
-            let mut rolling = Cells::new_series(key.ff, current).rolling;
-            for r in &mut rolling {
-                r.cell = Cell::merged(
-                    series
-                        .buckets(r.resolution)
-                        .range(r.first..=r.last)
-                        .map(|(_, slot)| &slot.cell),
-                );
+        for group in self.groups.values_mut() {
+            for (ff, series) in group.iter_mut() {
+                if ff == FF_ALL && !series.is_empty() {
+                    series.start_rolling(current);
+                } else {
+                    series.rolling = Vec::new();
+                }
             }
-            series.rolling = rolling;
         }
+    }
+
+    pub fn add(&mut self, place: &Place, value: f64) {
+        let at = place.received_at_ms;
+        let hour = (at >= self.hour_horizon_ms).then(|| Resolution::Hour.bucket(at));
+        let day = Resolution::Day.bucket(at);
+        let current = self.current;
+        self.changes += 1;
+        let version = self.changes;
+        let metric = place.metric;
+        let add = |series: &mut Series| {
+            series.version = version;
+            if let Some(h) = hour {
+                series.add(Resolution::Hour, h, current.0, metric, value);
+            }
+            series.add(Resolution::Day, day, current.1, metric, value);
+        };
+        for (scope, own) in [
+            (Scope::Page(place.page), true),
+            (Scope::Site(place.site), place.ff != FF_UNKNOWN),
+        ] {
+            let group = self.groups.entry(GroupKey { scope, metric }).or_default();
+            if own {
+                add(group.entry(place.ff));
+            }
+            let all = &mut group.series[ALL];
+            if all.rolling.is_empty() && current.0 != i64::MIN {
+                all.start_rolling(current);
+            }
+            add(all);
+        }
+    }
+
+    /// Adds many reports: the same as [`Cells::add`] of each in turn, but
+    /// faster. Adding is mostly waiting for memory (the cells of a page
+    /// not seen for a while are not in the caches); here the cells a few
+    /// reports will change are read first, so that their cache misses
+    /// overlap instead of coming one after another.
+    #[allow(dead_code)] // Until the writer adds with it.
+    pub fn add_many(&mut self, reports: &[(Place, f64)]) {
+        for chunk in reports.chunks(ADD_CHUNK) {
+            let mut sink = 0u64;
+            for (place, _) in chunk {
+                sink = sink.wrapping_add(self.touch_series(place));
+            }
+            for (place, value) in chunk {
+                sink = sink.wrapping_add(self.touch(place, *value));
+            }
+            std::hint::black_box(sink);
+            for (place, value) in chunk {
+                self.add(place, *value);
+            }
+        }
+    }
+
+    /// Reads the page's newest cells (not their sketches' bins) that adding
+    /// at `place` will use.
+    #[inline]
+    fn touch_series(&self, place: &Place) -> u64 {
+        let key = GroupKey {
+            scope: Scope::Page(place.page),
+            metric: place.metric,
+        };
+        let Some(group) = self.groups.get(&key) else {
+            return 0;
+        };
+        let mut sum = 0u64;
+        for ff in [place.ff, FF_ALL] {
+            if let Some(series) = group.get(ff) {
+                for slot in [series.hours.newest(), series.days.newest()] {
+                    sum = sum.wrapping_add(slot.cell.ratings.good ^ slot.cell.sketch.bin_len() as u64);
+                }
+            }
+        }
+        sum
+    }
+
+    /// Reads what adding `value` at `place` will use of the page's cells
+    /// (the site's are in the caches anyway), returning a number that
+    /// depends on it so that the reads are not optimized away.
+    #[inline]
+    fn touch(&self, place: &Place, value: f64) -> u64 {
+        let key = GroupKey {
+            scope: Scope::Page(place.page),
+            metric: place.metric,
+        };
+        let Some(group) = self.groups.get(&key) else {
+            return 0;
+        };
+        let mut sum = 0u64;
+        for ff in [place.ff, FF_ALL] {
+            if let Some(series) = group.get(ff) {
+                for slot in [series.hours.newest(), series.days.newest()] {
+                    let cell = &slot.cell;
+                    sum = sum.wrapping_add(cell.ratings.good);
+                    sum = sum.wrapping_add(if value > 0.0 {
+                        cell.sketch.bin_count(bin_of(value))
+                    } else {
+                        cell.sketch.zero_count()
+                    });
+                }
+            }
+        }
+        sum
     }
 
     fn resolutions(&self, at_ms: i64) -> &'static [Resolution] {
@@ -323,69 +776,38 @@ impl Cells {
         }
     }
 
-    pub fn add(&mut self, place: &Place, value: f64) {
-        let resolutions = self.resolutions(place.received_at_ms);
-        let current = self.current;
-        for key in place.series() {
-            let series = self
-                .series
-                .entry(key)
-                .or_insert_with(|| Cells::new_series(key.ff, current));
-            series.version += 1;
-            for &r in resolutions {
-                let b = r.bucket(place.received_at_ms);
-                let slot = series.buckets_mut(r).entry(b).or_default();
-                slot.cell.add(place.metric, value);
-                slot.dirty = true;
-                for rolling in &mut series.rolling {
-                    if rolling.resolution == r && (rolling.first..=rolling.last).contains(&b) {
-                        rolling.cell.add(place.metric, value);
-                    }
-                }
-            }
-        }
-    }
-
     /// Removes a value added before at `place`. False if the page's cell
     /// does not hold it (then nothing changes).
     pub fn remove(&mut self, place: &Place, value: f64) -> bool {
         let resolutions = self.resolutions(place.received_at_ms);
         let day = Resolution::Day.bucket(place.received_at_ms);
         let holds = self
-            .series
-            .get(&SeriesKey {
+            .series(SeriesKey {
                 scope: Scope::Page(place.page),
                 metric: place.metric,
                 ff: place.ff,
             })
-            .and_then(|s| s.days.get(&day))
+            .and_then(|s| s.days.get(day))
             .is_some_and(|slot| slot.cell.holds(place.metric, value));
         if !holds {
             return false;
         }
+        self.changes += 1;
+        let version = self.changes;
         for key in place.series() {
-            let Some(series) = self.series.get_mut(&key) else {
+            let Some(series) = self.series_mut(key) else {
                 continue;
             };
-            series.version += 1;
+            series.version = version;
             for &r in resolutions {
-                let b = r.bucket(place.received_at_ms);
-                if let Some(slot) = series.buckets_mut(r).get_mut(&b) {
-                    slot.cell.remove(place.metric, value);
-                    slot.dirty = true;
-                    for rolling in &mut series.rolling {
-                        if rolling.resolution == r && (rolling.first..=rolling.last).contains(&b) {
-                            rolling.cell.remove(place.metric, value);
-                        }
-                    }
-                }
+                series.remove(r, r.bucket(place.received_at_ms), place.metric, value);
             }
         }
         true
     }
 
-    /// Adds a saved page cell (see [`Cells::base_cells`]) and what derives
-    /// from it (all form factors, the whole site).
+    /// Adds a saved page cell (see [`Cells::take_changed_base_cells`]) and
+    /// what derives from it (all form factors, the whole site).
     pub fn load(&mut self, site: u32, base: &BaseCell, cell: &Cell) {
         let place = Place {
             site,
@@ -395,25 +817,29 @@ impl Cells {
             received_at_ms: base.resolution.start(base.bucket),
         };
         for key in place.series() {
-            let slot = self
-                .series
-                .entry(key)
+            self.groups
+                .entry(GroupKey {
+                    scope: key.scope,
+                    metric: key.metric,
+                })
                 .or_default()
+                .entry(key.ff)
                 .buckets_mut(base.resolution)
                 .entry(base.bucket)
-                .or_default();
-            slot.cell.merge(cell);
+                .cell
+                .merge(cell);
         }
     }
 
     /// The merge of the cells of `span`.
     pub fn window(&self, scope: Scope, metric: MetricName, ff: u8, span: &Span) -> Cell {
-        let Some(series) = self.series.get(&SeriesKey { scope, metric, ff }) else {
+        let Some(series) = self.series(SeriesKey { scope, metric, ff }) else {
             return Cell::default();
         };
         if span.is_empty() {
             return Cell::default();
         }
+        let buckets = series.buckets(span.resolution);
         // A standard window: its rolling merge plus the current bucket.
         if span.last == self.current_bucket(span.resolution) {
             let rolling = series
@@ -422,17 +848,13 @@ impl Cells {
                 .find(|r| r.resolution == span.resolution && (r.first, r.last) == (span.first, span.last - 1));
             if let Some(r) = rolling {
                 let mut cell = r.cell.clone();
-                if let Some(slot) = series.buckets(span.resolution).get(&span.last) {
+                if let Some(slot) = buckets.get(span.last) {
                     cell.merge(&slot.cell);
                 }
                 return cell;
             }
         }
-        let mut range = series
-            .buckets(span.resolution)
-            .range(span.first..=span.last)
-            .map(|(_, slot)| &slot.cell)
-            .filter(|c| !c.is_empty());
+        let mut range = buckets.cells(span.first, span.last).filter(|c| !c.is_empty());
         match (range.next(), range.next()) {
             (None, _) => Cell::default(),
             (Some(one), None) => one.clone(),
@@ -442,14 +864,12 @@ impl Cells {
 
     /// The change count of a series (see `Series::version`); 0 if none.
     pub fn version(&self, scope: Scope, metric: MetricName, ff: u8) -> u64 {
-        self.series
-            .get(&SeriesKey { scope, metric, ff })
-            .map_or(0, |s| s.version)
+        self.series(SeriesKey { scope, metric, ff }).map_or(0, |s| s.version)
     }
 
     /// How many values of `span` fall in sketch bin `key`.
     pub fn bin_count(&self, scope: Scope, metric: MetricName, ff: u8, span: &Span, key: u32) -> u64 {
-        let Some(series) = self.series.get(&SeriesKey { scope, metric, ff }) else {
+        let Some(series) = self.series(SeriesKey { scope, metric, ff }) else {
             return 0;
         };
         if span.is_empty() {
@@ -457,8 +877,8 @@ impl Cells {
         }
         series
             .buckets(span.resolution)
-            .range(span.first..=span.last)
-            .map(|(_, slot)| slot.cell.sketch.bin_count(key))
+            .cells(span.first, span.last)
+            .map(|c| c.sketch.bin_count(key))
             .sum()
     }
 
@@ -467,10 +887,13 @@ impl Cells {
     pub fn prune(&mut self, day_before: i64, hour_horizon_ms: i64) {
         self.hour_horizon_ms = self.hour_horizon_ms.max(hour_horizon_ms);
         let hour_before = Resolution::Hour.bucket(self.hour_horizon_ms);
-        self.series.retain(|_, s| {
-            s.days = s.days.split_off(&day_before);
-            s.hours = s.hours.split_off(&hour_before);
-            !(s.days.is_empty() && s.hours.is_empty())
+        self.groups.retain(|_, group| {
+            for (_, s) in group.iter_mut() {
+                s.days.split_before(day_before);
+                s.hours.split_before(hour_before);
+            }
+            group.drop_empty_series();
+            !group.is_empty()
         });
     }
 
@@ -480,9 +903,11 @@ impl Cells {
 
     /// Marks every cell as changed (after rebuilding from raw reports).
     pub fn mark_all_dirty(&mut self) {
-        for s in self.series.values_mut() {
-            for slot in s.days.values_mut().chain(s.hours.values_mut()) {
-                slot.dirty = true;
+        for group in self.groups.values_mut() {
+            for (_, s) in group.iter_mut() {
+                for slot in s.days.values_mut().chain(s.hours.values_mut()) {
+                    slot.dirty = true;
+                }
             }
         }
     }
@@ -491,31 +916,35 @@ impl Cells {
     /// last call, and forgets their change. Empty cells are dropped here.
     pub fn take_changed_base_cells(&mut self) -> Vec<BaseCell> {
         let mut out = Vec::new();
-        for (key, series) in self.series.iter_mut() {
-            let Scope::Page(page) = key.scope else {
-                continue;
-            };
-            for r in [Resolution::Hour, Resolution::Day] {
-                for (&bucket, slot) in series.buckets_mut(r).iter_mut() {
-                    if key.ff != FF_ALL && slot.dirty {
-                        out.push(BaseCell {
-                            page,
-                            metric: key.metric,
-                            ff: key.ff,
-                            resolution: r,
-                            bucket,
-                            cell: (!slot.cell.is_empty()).then(|| slot.cell.clone()),
-                        });
+        for (key, group) in self.groups.iter_mut() {
+            if let Scope::Page(page) = key.scope {
+                for (ff, series) in group.iter_mut() {
+                    for r in [Resolution::Hour, Resolution::Day] {
+                        for (bucket, slot) in series.buckets_mut(r).iter_mut() {
+                            if ff != FF_ALL && slot.dirty {
+                                out.push(BaseCell {
+                                    page,
+                                    metric: key.metric,
+                                    ff,
+                                    resolution: r,
+                                    bucket,
+                                    cell: (!slot.cell.is_empty()).then(|| slot.cell.clone()),
+                                });
+                            }
+                            slot.dirty = false;
+                        }
                     }
-                    slot.dirty = false;
                 }
             }
         }
-        for s in self.series.values_mut() {
-            s.days.retain(|_, slot| !slot.cell.is_empty());
-            s.hours.retain(|_, slot| !slot.cell.is_empty());
-        }
-        self.series.retain(|_, s| !(s.days.is_empty() && s.hours.is_empty()));
+        self.groups.retain(|_, group| {
+            for (_, s) in group.iter_mut() {
+                s.days.retain(|slot| !slot.cell.is_empty());
+                s.hours.retain(|slot| !slot.cell.is_empty());
+            }
+            group.drop_empty_series();
+            !group.is_empty()
+        });
         out
     }
 }
@@ -575,7 +1004,7 @@ mod tests {
         let changed = c.take_changed_base_cells();
         assert_eq!(changed.len(), 2, "{changed:?}"); // hour and day, now empty
         assert!(changed.iter().all(|b| b.cell.is_none()));
-        assert!(c.series.is_empty());
+        assert!(c.groups.is_empty());
     }
 
     #[test]
@@ -647,19 +1076,86 @@ mod tests {
                         metric: MetricName::Lcp,
                         ff: FF_ALL,
                     };
-                    let slow = Cell::merged(
-                        c.series[&key]
-                            .buckets(r)
-                            .range(span.first..=span.last)
-                            .map(|(_, s)| &s.cell),
-                    );
+                    let series = c.series(key).unwrap();
+                    let slow = Cell::merged(series.buckets(r).cells(span.first, span.last));
                     assert_eq!(fast, slow, "{step} {r:?} {scope:?}");
-                    assert!(c.series[&key]
+                    assert!(series
                         .rolling
                         .iter()
                         .any(|x| x.resolution == r && x.first == span.first));
                 }
             }
+        }
+    }
+
+    impl Close for u64 {
+        fn close(&mut self) {}
+    }
+
+    /// `Buckets` behaves like a sorted map, whatever order buckets come in.
+    #[test]
+    fn buckets_are_a_sorted_map() {
+        use crate::testutil::Rng;
+        use std::collections::BTreeMap;
+        let mut rng = Rng::new(21);
+        for round in 0..200 {
+            let mut b: Buckets<u64> = Buckets::default();
+            let mut m: BTreeMap<i64, u64> = BTreeMap::new();
+            let mut at = 1_000 + rng.below(50) as i64;
+            for _ in 0..rng.below(120) {
+                // Mostly forward in time, sometimes back.
+                let k = if rng.below(5) == 0 {
+                    at - rng.below(60) as i64
+                } else {
+                    at += rng.below(3) as i64;
+                    at
+                };
+                let v = 1 + rng.below(9);
+                *b.entry(k) += v;
+                *m.entry(k).or_default() += v;
+                if rng.below(10) == 0 {
+                    let k = at - rng.below(80) as i64;
+                    assert_eq!(b.get(k), m.get(&k));
+                    if let (Some(x), Some(y)) = (b.get_mut(k), m.get_mut(&k)) {
+                        *x += 1;
+                        *y += 1;
+                    }
+                }
+            }
+            let all: Vec<(i64, u64)> = m.iter().map(|(&k, &v)| (k, v)).collect();
+            assert_eq!(b.iter().map(|(k, &v)| (k, v)).collect::<Vec<_>>(), all);
+            assert_eq!(b.is_empty(), m.is_empty());
+            for _ in 0..20 {
+                let first = 950 + rng.below(250) as i64;
+                let last = first + rng.below(100) as i64 - 10;
+                let want: Vec<(i64, u64)> = all.iter().copied().filter(|&(k, _)| (first..=last).contains(&k)).collect();
+                assert_eq!(b.range(first, last).map(|(k, &v)| (k, v)).collect::<Vec<_>>(), want);
+            }
+            match round % 3 {
+                0 => {
+                    let cut = 1_000 + rng.below(200) as i64;
+                    let dropped = b.split_before(cut);
+                    let kept = m.split_off(&cut);
+                    assert_eq!(dropped, m.into_iter().collect::<Vec<_>>());
+                    m = kept;
+                }
+                1 => {
+                    b.retain(|&v| v % 2 == 0);
+                    m.retain(|_, v| *v % 2 == 0);
+                }
+                _ => {
+                    for v in b.values_mut() {
+                        *v += 1;
+                    }
+                    m.values_mut().for_each(|v| *v += 1);
+                }
+            }
+            let all: Vec<(i64, u64)> = m.iter().map(|(&k, &v)| (k, v)).collect();
+            assert_eq!(b.iter().map(|(k, &v)| (k, v)).collect::<Vec<_>>(), all);
+            assert_eq!(b.is_empty(), m.is_empty());
+            *b.entry(5_000) += 1;
+            assert_eq!(b.get(5_000), Some(&1));
+            assert_eq!(b.get(5_001), None);
         }
     }
 

@@ -16,11 +16,9 @@
 //! Like the cells, they are a function of the raw reports: filled from the
 //! `reports` table at start-up and updated by the writer with each commit.
 
-use std::collections::BTreeMap;
-
 use beacon::MetricName;
 
-use super::cells::{FxHashMap, FF_ALL};
+use super::cells::{Buckets, Close, FxHashMap, Place, FF_ALL};
 use crate::time::{Resolution, DAY_MS};
 
 /// A form factor code no report has: marks a removed value.
@@ -59,6 +57,16 @@ impl Default for Day {
 /// Bytes per value when saved: the value, the time in the day, the form
 /// factor.
 const SAVED_LEN: usize = 13;
+
+impl Close for Day {
+    /// Sorts a day that is over and gives back the room kept for growing.
+    fn close(&mut self) {
+        if self.tail_len() > 0 || self.dead > 0 {
+            self.merge();
+        }
+        self.entries.shrink_to_fit();
+    }
+}
 
 impl Day {
     fn tail_len(&self) -> usize {
@@ -109,7 +117,8 @@ impl Day {
 /// The exact values of every page, metric and day.
 #[derive(Debug, Default)]
 pub struct Values {
-    series: FxHashMap<(u32, MetricName), BTreeMap<i64, Day>>,
+    /// Days by page and metric; today's inline (see [`Buckets`]).
+    series: FxHashMap<(u32, MetricName), Buckets<Day>>,
     len: u64,
 }
 
@@ -155,7 +164,7 @@ impl Values {
 
     pub fn add(&mut self, page: u32, metric: MetricName, ff: u8, at_ms: i64, value: f64) {
         let (day, at) = split(at_ms);
-        let d = self.series.entry((page, metric)).or_default().entry(day).or_default();
+        let d = self.series.entry((page, metric)).or_default().entry(day);
         d.entries.push(Entry {
             value: norm(value),
             at,
@@ -166,10 +175,30 @@ impl Values {
         self.len += 1;
     }
 
+    /// Adds many reports: the same as [`Values::add`] of each in turn, but
+    /// the places a few reports go to are read first, so that their cache
+    /// misses overlap (see `Cells::add_many`).
+    #[allow(dead_code)] // Until the writer adds with it.
+    pub fn add_many(&mut self, reports: &[(Place, f64)]) {
+        for chunk in reports.chunks(16) {
+            let mut sink = 0u64;
+            for (p, _) in chunk {
+                if let Some(days) = self.series.get(&(p.page, p.metric)) {
+                    let d = days.newest();
+                    sink = sink.wrapping_add(d.entries.last().map_or(0, |e| e.at as u64));
+                }
+            }
+            std::hint::black_box(sink);
+            for (p, value) in chunk {
+                self.add(p.page, p.metric, p.ff, p.received_at_ms, *value);
+            }
+        }
+    }
+
     /// Removes one value added with these arguments; false if there is none.
     pub fn remove(&mut self, page: u32, metric: MetricName, ff: u8, at_ms: i64, value: f64) -> bool {
         let (day, at) = split(at_ms);
-        let Some(d) = self.series.get_mut(&(page, metric)).and_then(|s| s.get_mut(&day)) else {
+        let Some(d) = self.series.get_mut(&(page, metric)).and_then(|s| s.get_mut(day)) else {
             return false;
         };
         let value = norm(value);
@@ -223,7 +252,7 @@ impl Values {
             let Some(days) = self.series.get(&(page, s.metric)) else {
                 continue;
             };
-            for (&day, d) in days.range(first..=last) {
+            for (day, d) in days.range(first, last) {
                 let start = Resolution::Day.start(day);
                 // Whole days need no time check.
                 let whole = start >= s.from_ms && start + DAY_MS <= s.to_ms;
@@ -242,7 +271,7 @@ impl Values {
     pub fn pages(&self) -> std::collections::HashSet<u32> {
         self.series
             .iter()
-            .filter(|(_, days)| days.values().any(|d| d.entries.len() > d.dead as usize))
+            .filter(|(_, days)| days.iter().any(|(_, d)| d.entries.len() > d.dead as usize))
             .map(|(&(page, _), _)| page)
             .collect()
     }
@@ -251,12 +280,11 @@ impl Values {
     pub fn prune(&mut self, day_before: i64) {
         let mut dropped = 0u64;
         self.series.retain(|_, days| {
-            let kept = days.split_off(&day_before);
             dropped += days
-                .values()
-                .map(|d| (d.entries.len() - d.dead as usize) as u64)
+                .split_before(day_before)
+                .iter()
+                .map(|(_, d)| (d.entries.len() - d.dead as usize) as u64)
                 .sum::<u64>();
-            *days = kept;
             !days.is_empty()
         });
         self.len -= dropped;
@@ -268,7 +296,7 @@ impl Values {
     pub fn take_changed(&mut self) -> Vec<(u32, MetricName, i64, Option<Vec<u8>>)> {
         let mut out = Vec::new();
         for (&(page, metric), days) in self.series.iter_mut() {
-            for (&day, d) in days.iter_mut().filter(|(_, d)| d.dirty) {
+            for (day, d) in days.iter_mut().filter(|(_, d)| d.dirty) {
                 d.merge();
                 d.dirty = false;
                 let blob = (!d.entries.is_empty()).then(|| {
@@ -282,7 +310,7 @@ impl Values {
                 });
                 out.push((page, metric, day, blob));
             }
-            days.retain(|_, d| !d.entries.is_empty());
+            days.retain(|d| !d.entries.is_empty());
         }
         self.series.retain(|_, days| !days.is_empty());
         out
@@ -307,7 +335,7 @@ impl Values {
             return false;
         }
         self.len += entries.len() as u64;
-        let d = self.series.entry((page, metric)).or_default().entry(day).or_default();
+        let d = self.series.entry((page, metric)).or_default().entry(day);
         d.entries.extend(entries);
         d.merge();
         d.dirty = false;
