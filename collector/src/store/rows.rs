@@ -12,8 +12,8 @@
 //!   id length u16, id (UTF-8)            -- little-endian
 //! ```
 //!
-//! A re-report patches its slot's value and delta in place (its length
-//! does not change).
+//! A re-report patches its slot's value and delta in place
+//! ([`replace_value`]; the length does not change).
 
 /// The first byte of every blob: the layout below it.
 pub const FORMAT: u8 = 1;
@@ -75,24 +75,22 @@ fn decode_one(bytes: &[u8]) -> Option<(Slot<'_>, &[u8])> {
     Some((slot, &bytes[HEADER + len..]))
 }
 
-/// Sets the value and delta of slot `index`; false (nothing changed) if
-/// there is no such slot.
-pub fn set_value(blob: &mut [u8], index: usize, value: f64, delta: f64) -> bool {
-    let Some(mut at) = blob.first().filter(|&&f| f == FORMAT).map(|_| 1) else {
-        return false;
-    };
+/// If slot `index` holds the report (`metric`, `id`), sets its value and
+/// delta and returns the old value; otherwise changes nothing.
+pub fn replace_value(blob: &mut [u8], index: usize, metric: u8, id: &str, value: f64, delta: f64) -> Option<f64> {
+    let mut at = blob.first().filter(|&&f| f == FORMAT).map(|_| 1)?;
     for _ in 0..index {
-        let Some(len) = blob.get(at + 18..at + 20) else {
-            return false;
-        };
+        let len = blob.get(at + 18..at + 20)?;
         at += HEADER + u16::from_le_bytes([len[0], len[1]]) as usize;
     }
-    if blob.len() < at + HEADER {
-        return false;
+    let (slot, _) = decode_one(blob.get(at..)?)?;
+    if slot.metric != metric || slot.id != id {
+        return None;
     }
+    let old = slot.value;
     blob[at + 2..at + 10].copy_from_slice(&value.to_le_bytes());
     blob[at + 10..at + 18].copy_from_slice(&delta.to_le_bytes());
-    true
+    Some(old)
 }
 
 #[cfg(test)]
@@ -121,17 +119,21 @@ mod tests {
     }
 
     #[test]
-    fn set_value_patches_one_slot() {
+    fn replace_value_patches_one_slot_of_the_same_report() {
         let mut blob = Vec::new();
         for s in [slot("a", 1.0), slot("bb", 2.0), slot("ccc", 3.0)] {
             push(&mut blob, &s);
         }
-        assert!(set_value(&mut blob, 1, 7.0, 5.0));
+        assert_eq!(replace_value(&mut blob, 1, 2, "bb", 7.0, 5.0), Some(2.0));
         let slots = decode(&blob).unwrap();
         assert_eq!((slots[1].value, slots[1].delta, slots[1].id), (7.0, 5.0, "bb"));
         assert_eq!((slots[0].value, slots[2].value), (1.0, 3.0));
-        assert!(!set_value(&mut blob, 3, 1.0, 1.0));
-        assert!(!set_value(&mut [], 0, 1.0, 1.0));
+        let before = blob.clone();
+        assert_eq!(replace_value(&mut blob, 1, 2, "a", 9.0, 9.0), None, "another id");
+        assert_eq!(replace_value(&mut blob, 1, 3, "bb", 9.0, 9.0), None, "another metric");
+        assert_eq!(replace_value(&mut blob, 3, 2, "a", 9.0, 9.0), None, "no such slot");
+        assert_eq!(blob, before);
+        assert_eq!(replace_value(&mut [], 0, 2, "a", 1.0, 1.0), None);
     }
 
     #[test]

@@ -1406,15 +1406,13 @@ impl GroupWrite<'_, '_> {
         let Some(at) = self.pending.get(&key).copied().or_else(|| self.ids.get(key)) else {
             return Ok(false);
         };
-        let same = |s: &Slot| s.metric == metric && s.id == r.report_id;
         let (place, old) = if at.row == row.id {
             // An earlier report of the row being filled.
-            let Some(old) = rows::decode(&row.blob)
-                .and_then(|slots| slots.get(at.slot as usize).filter(|s| same(s)).map(|s| s.value))
+            let Some(old) =
+                rows::replace_value(&mut row.blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
             else {
                 return Ok(false);
             };
-            rows::set_value(&mut row.blob, at.slot as usize, r.value, r.delta);
             (row.place(r.metric), old)
         } else {
             let stored: Option<(u32, u8, i64, Vec<u8>)> = self
@@ -1425,13 +1423,11 @@ impl GroupWrite<'_, '_> {
             let Some((page, ff, received_at_ms, mut blob)) = stored else {
                 return Ok(false);
             };
-            let Some(old) =
-                rows::decode(&blob).and_then(|slots| slots.get(at.slot as usize).filter(|s| same(s)).map(|s| s.value))
+            let Some(old) = rows::replace_value(&mut blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
             else {
                 // Another id with the same key (a hash collision): `r` is new.
                 return Ok(false);
             };
-            rows::set_value(&mut blob, at.slot as usize, r.value, r.delta);
             self.tx
                 .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
                 .execute(params![blob, at.row])?;
