@@ -700,7 +700,6 @@ impl Cells {
     /// not seen for a while are not in the caches); here the cells a few
     /// reports will change are read first, so that their cache misses
     /// overlap instead of coming one after another.
-    #[allow(dead_code)] // Until the writer adds with it.
     pub fn add_many(&mut self, reports: &[(Place, f64)]) {
         for chunk in reports.chunks(ADD_CHUNK) {
             let mut sink = 0u64;
@@ -973,6 +972,56 @@ mod tests {
     }
 
     #[test]
+    fn add_many_equals_adding_one_by_one() {
+        let mut rng = crate::testutil::Rng::new(11);
+        let start = 20_000 * DAY_MS + 5 * HOUR_MS;
+        let (mut one, mut many) = (Cells::new(start - 8 * DAY_MS), Cells::new(start - 8 * DAY_MS));
+        one.start_rolling(start);
+        many.start_rolling(start);
+        let reports: Vec<(Place, f64)> = (0..3000)
+            .map(|_| {
+                let at = start - (rng.below(10 * 24) as i64) * HOUR_MS;
+                let mut p = place(1 + rng.below(5) as u32, rng.below(4) as u8, at);
+                p.metric = MetricName::ALL[rng.below(5) as usize];
+                let v = if rng.below(4) == 0 {
+                    0.0
+                } else {
+                    rng.f64_log(0.01, 9000.0)
+                };
+                (p, v)
+            })
+            .collect();
+        for (p, v) in &reports {
+            one.add(p, *v);
+        }
+        many.add_many(&reports);
+        let spans = [
+            span(Resolution::Day, start - 9 * DAY_MS, start),
+            span(Resolution::Day, start - 3 * DAY_MS, start - DAY_MS),
+            span(Resolution::Hour, start - 30 * HOUR_MS, start),
+            span(Resolution::Hour, start, start),
+        ];
+        let scopes = [1, 2, 3, 4, 5].map(Scope::Page).into_iter().chain([Scope::Site(1)]);
+        for scope in scopes {
+            for metric in MetricName::ALL {
+                for ff in [0, 1, 2, 3, FF_ALL] {
+                    for s in &spans {
+                        assert_eq!(
+                            one.window(scope, metric, ff, s),
+                            many.window(scope, metric, ff, s),
+                            "{scope:?} {metric:?} {ff} {s:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            one.take_changed_base_cells().len(),
+            many.take_changed_base_cells().len()
+        );
+    }
+
+    #[test]
     fn windows_merge_buckets_pages_and_form_factors() {
         let mut c = Cells::new(0);
         let day = 20_000 * DAY_MS;
@@ -1128,7 +1177,11 @@ mod tests {
             for _ in 0..20 {
                 let first = 950 + rng.below(250) as i64;
                 let last = first + rng.below(100) as i64 - 10;
-                let want: Vec<(i64, u64)> = all.iter().copied().filter(|&(k, _)| (first..=last).contains(&k)).collect();
+                let want: Vec<(i64, u64)> = all
+                    .iter()
+                    .copied()
+                    .filter(|&(k, _)| (first..=last).contains(&k))
+                    .collect();
                 assert_eq!(b.range(first, last).map(|(k, &v)| (k, v)).collect::<Vec<_>>(), want);
             }
             match round % 3 {

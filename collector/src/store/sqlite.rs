@@ -1029,14 +1029,17 @@ impl Writer {
             for (id, site, page) in new_ids.pages.drain(..) {
                 state.catalog.add_page(id, site, page);
             }
+            // Adds in batches (`add_many` overlaps their cache misses); a
+            // removal may take back a value just added, so the adds before
+            // it go first.
+            let mut adds: Vec<(Place, f64)> = Vec::with_capacity(deltas.len());
             for delta in deltas.drain(..) {
                 match delta {
-                    Delta::Add(place, value) => {
-                        state.cells.add(&place, value);
-                        let p = &place;
-                        state.values.add(p.page, p.metric, p.ff, p.received_at_ms, value);
-                    }
+                    Delta::Add(place, value) => adds.push((place, value)),
                     Delta::Remove(place, value) => {
+                        state.cells.add_many(&adds);
+                        state.values.add_many(&adds);
+                        adds.clear();
                         if !state.cells.remove(&place, value) {
                             tracing::error!(?place, value, "replaced value missing from aggregates");
                         }
@@ -1047,6 +1050,8 @@ impl Writer {
                     }
                 }
             }
+            state.cells.add_many(&adds);
+            state.values.add_many(&adds);
             Ok(())
         })();
         if committed.is_ok() {

@@ -178,7 +178,6 @@ impl Values {
     /// Adds many reports: the same as [`Values::add`] of each in turn, but
     /// the places a few reports go to are read first, so that their cache
     /// misses overlap (see `Cells::add_many`).
-    #[allow(dead_code)] // Until the writer adds with it.
     pub fn add_many(&mut self, reports: &[(Place, f64)]) {
         for chunk in reports.chunks(16) {
             let mut sink = 0u64;
@@ -369,6 +368,40 @@ mod tests {
             lo,
             hi,
             hi_inclusive: false,
+        }
+    }
+
+    #[test]
+    fn add_many_equals_adding_one_by_one() {
+        let mut rng = crate::testutil::Rng::new(12);
+        let reports: Vec<(Place, f64)> = (0..5000)
+            .map(|_| {
+                let p = Place {
+                    site: 1,
+                    page: 1 + rng.below(4) as u32,
+                    metric: MetricName::Lcp,
+                    ff: rng.below(4) as u8,
+                    received_at_ms: T0 - rng.below(3 * DAY_MS as u64) as i64,
+                };
+                (p, rng.below(3000) as f64)
+            })
+            .collect();
+        let (mut one, mut many) = (Values::new(), Values::new());
+        for (p, v) in &reports {
+            one.add(p.page, p.metric, p.ff, p.received_at_ms, *v);
+        }
+        many.add_many(&reports);
+        assert_eq!(one.len(), many.len());
+        for ff in [0, 1, 2, 3, FF_ALL] {
+            for (lo, hi) in [(0.0, 3000.0), (500.0, 700.0), (2999.0, 3000.0)] {
+                let s = sel(ff, T0 - 2 * DAY_MS - 5, T0, lo, hi);
+                let mut a = one.select(&[1, 2, 3, 4], &s);
+                let mut b = many.select(&[1, 2, 3, 4], &s);
+                a.sort_by(f64::total_cmp);
+                b.sort_by(f64::total_cmp);
+                assert_eq!(a, b, "ff {ff} {lo}..{hi}");
+                assert!(!a.is_empty() || lo > 2000.0);
+            }
         }
     }
 
