@@ -135,14 +135,18 @@ enum Counts {
 
 /// Runs `$e` with `$v` bound to the counts slice, whatever its width.
 macro_rules! each_width {
-    ($counts:expr, $v:ident => $e:expr) => {
-        match $counts {
+    ($counts:expr, $v:ident => $e:expr) => {{
+        // The same expression for every width: for `u64` its conversions
+        // to `u64` are the identity.
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        let out = match $counts {
             Counts::U8($v) => $e,
             Counts::U16($v) => $e,
             Counts::U32($v) => $e,
             Counts::U64($v) => $e,
-        }
-    };
+        };
+        out
+    }};
 }
 
 /// Adds `n` to `v[i]`: `Ok(whether it was 0)`, or `Err(the sum)` when
@@ -1306,7 +1310,11 @@ mod tests {
             let mut added: Vec<f64> = Vec::new();
             let mut parts: Vec<(Sketch, Model)> = Vec::new();
             for i in 0..n {
-                let shape = if outliers && rng.below(50) == 0 { 3 } else { rng.below(shapes) };
+                let shape = if outliers && rng.below(50) == 0 {
+                    3
+                } else {
+                    rng.below(shapes)
+                };
                 let v = value(&mut rng, shape);
                 s.add(v);
                 m.add(v, 1);
@@ -1325,7 +1333,13 @@ mod tests {
                     if had {
                         // It took one of the values added to its bin.
                         m.remove(v);
-                        let same = |a: f64| if v <= 0.0 { a <= 0.0 } else { a > 0.0 && bin_of(a) == bin_of(v) };
+                        let same = |a: f64| {
+                            if v <= 0.0 {
+                                a <= 0.0
+                            } else {
+                                a > 0.0 && bin_of(a) == bin_of(v)
+                            }
+                        };
                         let i = added.iter().position(|&a| same(a)).expect("a value of that bin");
                         added.swap_remove(i);
                     }
@@ -1381,7 +1395,7 @@ mod tests {
             let mut y = Sketch::new();
             y.add(1e-300);
             let mut x = s.clone();
-            if m.bins.get(&bin_of(1e-300)).is_none() {
+            if !m.bins.contains_key(&bin_of(1e-300)) {
                 assert!(!x.subtract(&y));
             }
         }
@@ -1410,7 +1424,10 @@ mod tests {
         }
         assert!(matches!(small.bins, Bins::Sparse(_)));
         // Loading bytes picks the form too.
-        assert!(matches!(Sketch::from_bytes(&before.to_bytes()).unwrap().bins, Bins::Dense(_)));
+        assert!(matches!(
+            Sketch::from_bytes(&before.to_bytes()).unwrap().bins,
+            Bins::Dense(_)
+        ));
     }
 
     /// Counts outgrow 1, 2 and 4 bytes, through adds, merges and saved
