@@ -3,15 +3,6 @@
 //! window; the writer updates them after each commit. They are a function
 //! of the raw reports, saved to the `aggregates` table at shutdown and
 //! rebuilt from the raw reports after a crash.
-//!
-//! Laid out for the writer, which updates 4 series × 2 resolutions per
-//! report, mostly cells of pages no longer in the CPU caches, so that its
-//! cost is mostly cache misses: the series of one (scope, metric) are one
-//! boxed block, found with one hash look-up per scope; each series keeps
-//! its newest hourly and daily cell inline (reports arrive in time order)
-//! and the older ones in a sorted array; big sketches are dense arrays
-//! (see [`crate::sketch`]). [`Cells::add_many`] overlaps the cache misses
-//! of several reports.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -19,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use beacon::{FormFactor, MetricName};
 
 use crate::aggregate::{Cell, Span};
-use crate::sketch::prefetch;
+use crate::sketch::bin_of;
 use crate::time::Resolution;
 
 /// Form factor codes, as stored: 0 when the beacon named none.
@@ -443,7 +434,7 @@ impl Series {
 }
 
 /// Reports [`Cells::add_many`] reads ahead.
-const ADD_CHUNK: usize = 16;
+const ADD_CHUNK: usize = 32;
 
 /// The index of [`FF_ALL`] in [`Group::series`].
 const ALL: usize = 4;
@@ -711,21 +702,24 @@ impl Cells {
     /// overlap instead of coming one after another.
     pub fn add_many(&mut self, reports: &[(Place, f64)]) {
         for chunk in reports.chunks(ADD_CHUNK) {
+            let mut sink = 0u64;
             for (place, _) in chunk {
-                self.prefetch_cells(place);
+                sink = sink.wrapping_add(self.touch_series(place));
             }
             for (place, value) in chunk {
-                self.prefetch_bins(place, *value);
+                sink = sink.wrapping_add(self.touch(place, *value));
             }
+            std::hint::black_box(sink);
             for (place, value) in chunk {
                 self.add(place, *value);
             }
         }
     }
 
-    /// The page's newest cells that adding at `place` changes.
+    /// The page's newest cells that adding at `place` will use (the
+    /// site's are in the caches anyway).
     #[inline]
-    fn newest_page_cells(&self, place: &Place) -> impl Iterator<Item = &Buckets<Slot>> {
+    fn newest_page_cells<'a>(&'a self, place: &Place) -> impl Iterator<Item = &'a Cell> + 'a {
         let key = GroupKey {
             scope: Scope::Page(place.page),
             metric: place.metric,
@@ -734,26 +728,31 @@ impl Cells {
         [place.ff, FF_ALL]
             .into_iter()
             .filter_map(move |ff| group?.get(ff))
-            .flat_map(|s| [&s.hours, &s.days])
+            .flat_map(|series| [&series.hours.newest().cell, &series.days.newest().cell])
     }
 
-    /// Prefetches the page's newest cells that adding at `place` changes
-    /// (the site's are in the caches anyway); their address needs no read.
+    /// Reads the cells (not their sketches' bins) that adding at `place`
+    /// will use, returning a number that depends on them so that the reads
+    /// are not optimized away.
     #[inline]
-    fn prefetch_cells(&self, place: &Place) {
-        for b in self.newest_page_cells(place) {
-            prefetch(&b.newest_key);
-            prefetch(&b.newest.cell.sketch);
-        }
+    fn touch_series(&self, place: &Place) -> u64 {
+        self.newest_page_cells(place).fold(0u64, |sum, cell| {
+            sum.wrapping_add(cell.ratings.good ^ cell.sketch.bin_len() as u64)
+        })
     }
 
-    /// Prefetches the sketch bins adding `value` at `place` changes (their
-    /// address is in the cells [`Cells::prefetch_cells`] brought in).
+    /// Reads what adding `value` at `place` will use of those cells,
+    /// their bin of `value` included.
     #[inline]
-    fn prefetch_bins(&self, place: &Place, value: f64) {
-        for b in self.newest_page_cells(place) {
-            b.newest().cell.sketch.prefetch_add(value);
-        }
+    fn touch(&self, place: &Place, value: f64) -> u64 {
+        self.newest_page_cells(place).fold(0u64, |sum, cell| {
+            let bin = if value > 0.0 {
+                cell.sketch.bin_count(bin_of(value))
+            } else {
+                cell.sketch.zero_count()
+            };
+            sum.wrapping_add(cell.ratings.good).wrapping_add(bin)
+        })
     }
 
     fn resolutions(&self, at_ms: i64) -> &'static [Resolution] {
