@@ -58,9 +58,16 @@ pub type IdKey = u64;
 /// Report id keys to locations, for the changes of one write group.
 pub type PendingIds = HashMap<IdKey, Location, BuildHasherDefault<PassThrough>>;
 
+/// Tables the keys are spread over. One table of millions of keys stalled
+/// the writer (and every beacon waiting for it) for tens of milliseconds
+/// each time it doubled; a shard holds 1/256 of the keys, so its doubling
+/// takes a fraction of a millisecond, and the shards double at different
+/// moments.
+const SHARDS: usize = 256;
+
 pub struct ReportIds {
     hash_keys: RandomState,
-    map: HashMap<IdKey, u64, BuildHasherDefault<PassThrough>>,
+    shards: Vec<HashMap<IdKey, u64, BuildHasherDefault<PassThrough>>>,
 }
 
 impl Default for ReportIds {
@@ -73,8 +80,18 @@ impl ReportIds {
     pub fn new() -> ReportIds {
         ReportIds {
             hash_keys: RandomState::new(),
-            map: HashMap::default(),
+            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
         }
+    }
+
+    /// The shard of `key`: bits the table leaves alone (it indexes with the
+    /// low bits and tags with the top seven).
+    fn shard(&self, key: IdKey) -> &HashMap<IdKey, u64, BuildHasherDefault<PassThrough>> {
+        &self.shards[(key >> 48) as usize % SHARDS]
+    }
+
+    fn shard_mut(&mut self, key: IdKey) -> &mut HashMap<IdKey, u64, BuildHasherDefault<PassThrough>> {
+        &mut self.shards[(key >> 48) as usize % SHARDS]
     }
 
     pub fn key(&self, site: u32, metric: u8, id: &str) -> IdKey {
@@ -86,17 +103,18 @@ impl ReportIds {
     }
 
     pub fn get(&self, key: IdKey) -> Option<Location> {
-        self.map.get(&key).copied().map(Location::unpack)
+        self.shard(key).get(&key).copied().map(Location::unpack)
     }
 
     pub fn insert(&mut self, key: IdKey, at: Location) {
-        self.map.insert(key, at.pack());
+        self.shard_mut(key).insert(key, at.pack());
     }
 
     /// Forgets `key` if it is at `at` (not if a colliding id took it over).
     pub fn remove(&mut self, key: IdKey, at: Location) {
-        if self.map.get(&key) == Some(&at.pack()) {
-            self.map.remove(&key);
+        let shard = self.shard_mut(key);
+        if shard.get(&key) == Some(&at.pack()) {
+            shard.remove(&key);
         }
     }
 }
@@ -131,5 +149,24 @@ mod tests {
         assert_eq!(ids.get(k), Some(at));
         ids.remove(k, at);
         assert_eq!(ids.get(k), None);
+    }
+
+    #[test]
+    fn many_keys_over_the_shards() {
+        let mut ids = ReportIds::new();
+        let keys: Vec<IdKey> = (0..50_000).map(|i| ids.key(1, 0, &format!("v5-{i}"))).collect();
+        for (i, &k) in keys.iter().enumerate() {
+            ids.insert(k, Location { row: i as i64, slot: 0 });
+        }
+        assert!(ids.shards.iter().all(|s| !s.is_empty()), "keys spread over every shard");
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(ids.get(k), Some(Location { row: i as i64, slot: 0 }));
+        }
+        for (i, &k) in keys.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            ids.remove(k, Location { row: i as i64, slot: 0 });
+        }
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(ids.get(k).is_some(), i % 2 == 1);
+        }
     }
 }
