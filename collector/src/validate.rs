@@ -72,7 +72,7 @@ pub fn page_key(page: &str) -> Result<PageKey, Invalid> {
     if page.is_empty() {
         return Err(Invalid::new(Reason::InvalidPage, "page", "page must not be empty"));
     }
-    if page.chars().count() > MAX_PAGE_CHARS {
+    if longer_than(page, MAX_PAGE_CHARS) {
         return Err(Invalid::new(
             Reason::StringTooLong,
             "page",
@@ -99,20 +99,23 @@ pub fn page_key(page: &str) -> Result<PageKey, Invalid> {
     Ok(PageKey { site, page: url.into() })
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
+/// Whether `s` has more than `max` characters; counts them only when its
+/// bytes (never fewer than its characters) are over.
+fn longer_than(s: &str, max: usize) -> bool {
+    s.len() > max && s.chars().count() > max
+}
+
+/// Checks an id; `field` names it, built only for an error.
+fn check_id(field: impl FnOnce() -> String, id: &str) -> Result<(), Invalid> {
     if id.is_empty() {
-        return Err(Invalid::new(
-            Reason::InvalidField,
-            field,
-            format!("{field} must not be empty"),
-        ));
+        let field = field();
+        let message = format!("{field} must not be empty");
+        return Err(Invalid::new(Reason::InvalidField, field, message));
     }
-    if id.chars().count() > MAX_ID_CHARS {
-        return Err(Invalid::new(
-            Reason::StringTooLong,
-            field,
-            format!("{field} is longer than {MAX_ID_CHARS} characters"),
-        ));
+    if longer_than(id, MAX_ID_CHARS) {
+        let field = field();
+        let message = format!("{field} is longer than {MAX_ID_CHARS} characters");
+        return Err(Invalid::new(Reason::StringTooLong, field, message));
     }
     Ok(())
 }
@@ -133,13 +136,13 @@ pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid>
     }
     let key = page_key(&beacon.page)?;
     if let Some(id) = &beacon.page_view_id {
-        check_id("pageViewId", id)?;
+        check_id(|| "pageViewId".into(), id)?;
     }
     if let Some(id) = &beacon.session_id {
-        check_id("sessionId", id)?;
+        check_id(|| "sessionId".into(), id)?;
     }
     if let Some(t) = &beacon.effective_type {
-        if t.chars().count() > MAX_EFFECTIVE_TYPE_CHARS {
+        if longer_than(t, MAX_EFFECTIVE_TYPE_CHARS) {
             return Err(Invalid::new(
                 Reason::StringTooLong,
                 "effectiveType",
@@ -167,7 +170,7 @@ pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid>
         ));
     }
     for (i, m) in beacon.metrics.iter().enumerate() {
-        check_id(&format!("metrics[{i}].id"), &m.id)?;
+        check_id(|| format!("metrics[{i}].id"), &m.id)?;
         let max = max_value(m.name);
         if !m.value.is_finite() || !(0.0..=max).contains(&m.value) {
             return Err(Invalid::new(
@@ -303,6 +306,11 @@ mod tests {
         assert_eq!(field_of(&b).as_deref(), Some("metrics[0].id"));
         b.metrics[0].id = "x".repeat(MAX_ID_CHARS);
         assert!(validate(&b, MAX_METRICS).is_ok());
+        // The limit counts characters, not bytes.
+        b.metrics[0].id = "é".repeat(MAX_ID_CHARS);
+        assert!(validate(&b, MAX_METRICS).is_ok());
+        b.metrics[0].id = "é".repeat(MAX_ID_CHARS + 1);
+        assert_eq!(field_of(&b).as_deref(), Some("metrics[0].id"));
     }
 
     #[test]
