@@ -217,8 +217,14 @@ fn main() {
     }
     let values_ns = ns_per(t, n);
     let values_bytes = live() - before;
-    println!("Cells::add   {cells_ns:7.1} ns/report   (+{:.1} MB)", cells_bytes as f64 / 1e6);
-    println!("Values::add  {values_ns:7.1} ns/report   (+{:.1} MB)", values_bytes as f64 / 1e6);
+    println!(
+        "Cells::add   {cells_ns:7.1} ns/report   (+{:.1} MB)",
+        cells_bytes as f64 / 1e6
+    );
+    println!(
+        "Values::add  {values_ns:7.1} ns/report   (+{:.1} MB)",
+        values_bytes as f64 / 1e6
+    );
     cells.advance(now);
 
     if !only_reads {
@@ -264,7 +270,10 @@ fn main() {
                 values2.add(p.page, p.metric, p.ff, p.received_at_ms, *v);
             }
         }
-        println!("fresh: Cells::add + Values::add, interleaved {:7.1} ns/report", ns_per(t, n));
+        println!(
+            "fresh: Cells::add + Values::add, interleaved {:7.1} ns/report",
+            ns_per(t, n)
+        );
         drop((cells2, values2));
         // [add_many
         // ... and batched.
@@ -277,7 +286,10 @@ fn main() {
             cells3.add_many(batch);
             values3.add_many(batch);
         }
-        println!("fresh: Cells::add_many + Values::add_many    {:7.1} ns/report", ns_per(t, n));
+        println!(
+            "fresh: Cells::add_many + Values::add_many    {:7.1} ns/report",
+            ns_per(t, n)
+        );
         drop((cells3, values3));
         let mut cells3 = Cells::new(horizon);
         cells3.start_rolling(today);
@@ -286,7 +298,10 @@ fn main() {
             cells3.advance(batch[0].0.received_at_ms);
             cells3.add_many(batch);
         }
-        println!("fresh: Cells::add_many alone                 {:7.1} ns/report", ns_per(t, n));
+        println!(
+            "fresh: Cells::add_many alone                 {:7.1} ns/report",
+            ns_per(t, n)
+        );
         drop(cells3);
         // add_many]
         let mut cells4 = Cells::new(horizon);
@@ -298,7 +313,10 @@ fn main() {
                 cells4.add(p, *v);
             }
         }
-        println!("fresh: Cells::add alone                      {:7.1} ns/report", ns_per(t, n));
+        println!(
+            "fresh: Cells::add alone                      {:7.1} ns/report",
+            ns_per(t, n)
+        );
         drop(cells4);
     }
 
@@ -338,7 +356,10 @@ fn main() {
             best = best.min(t.elapsed().as_secs_f64() * 1e3);
         }
         total_ms += best;
-        println!("window {:>3}: site + {pages} pages × 5 metrics: {best:6.2} ms  ({sum})", name.as_str());
+        println!(
+            "window {:>3}: site + {pages} pages × 5 metrics: {best:6.2} ms  ({sum})",
+            name.as_str()
+        );
     }
     println!("windows total {total_ms:.2} ms");
     // A span that is not a standard window: merges the buckets.
