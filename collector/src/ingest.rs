@@ -23,13 +23,12 @@ pub struct Parsed {
 pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
     // The fast path tracks no field paths; a failure is parsed again to
     // find where it is.
-    let mut unknown_fields = 0u32;
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = serde_ignored::deserialize(&mut de, |_| unknown_fields += 1)
+    let parsed = crate::unknown_fields::deserialize::<_, Beacon>(&mut de)
         .map_err(|_| ())
-        .and_then(|beacon: Beacon| de.end().map(|()| beacon).map_err(|_| ()));
+        .and_then(|parsed| de.end().map(|()| parsed).map_err(|_| ()));
     match parsed {
-        Ok(beacon) => Ok(Parsed { beacon, unknown_fields }),
+        Ok((beacon, unknown_fields)) => Ok(Parsed { beacon, unknown_fields }),
         Err(()) => Err(explain(body)),
     }
 }

@@ -25,6 +25,7 @@ pub mod sketch;
 pub mod store;
 pub mod summary;
 pub mod time;
+pub mod unknown_fields;
 pub mod validate;
 
 #[cfg(test)]
