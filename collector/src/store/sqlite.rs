@@ -4,7 +4,8 @@
 //! expensive part of a write. So all writes go through one writer thread
 //! that owns the write connection and group-commits: it takes everything
 //! queued (up to `max_group` beacons), writes it in one transaction, commits
-//! once, updates the in-memory aggregates, then acknowledges each beacon.
+//! once, acknowledges each beacon, then updates the in-memory aggregates
+//! (readers wait for that: it holds the state lock from before the commit).
 //! The queue is bounded; a full queue fails inserts at once (503) instead of
 //! growing without limit.
 //!
@@ -982,8 +983,8 @@ impl Writer {
         tracing::debug!("sqlite writer finished");
     }
 
-    /// Writes each queued beacon, commits once, updates the aggregates,
-    /// then acknowledges each. An SQL error fails the whole group (nothing
+    /// Writes each queued beacon, commits once, acknowledges each, then
+    /// updates the aggregates. An SQL error fails the whole group (nothing
     /// of it is kept); a beacon refused by a limit fails alone.
     fn commit_group(&mut self, group: &mut Vec<Insert>) {
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
@@ -1022,6 +1023,14 @@ impl Writer {
             let mut state = shared.state.write().expect("state lock poisoned");
             tx.commit()?;
             timings[1] = started.elapsed();
+            // Acknowledged once committed, before the aggregates take the
+            // reports: the clients' next requests are parsed meanwhile. A
+            // read that follows an acknowledgement still sees the reports:
+            // it waits for this lock, held until they are added.
+            for (insert, result) in group.drain(..).zip(results.drain(..)) {
+                // The handler may have given up (client gone); nothing to do.
+                let _ = insert.ack.send((result, insert.beacons));
+            }
             let state = &mut *state;
             for (id, name) in new_ids.sites.drain(..) {
                 state.catalog.add_site(id, name);
@@ -1070,12 +1079,7 @@ impl Writer {
             );
         }
         match committed {
-            Ok(()) => {
-                for (insert, result) in group.drain(..).zip(results) {
-                    // The handler may have given up (client gone); nothing to do.
-                    let _ = insert.ack.send((result, insert.beacons));
-                }
-            }
+            Ok(()) => {}
             Err(e) => {
                 tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
                 let msg = e.to_string();
