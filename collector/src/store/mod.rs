@@ -20,6 +20,7 @@ mod ids;
 mod rows;
 mod sqlite;
 mod values;
+mod wal;
 
 pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
 

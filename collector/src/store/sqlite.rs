@@ -63,6 +63,7 @@ use super::cells::{ff_code, ff_from_code, ff_selector, BaseCell, Cells, Place, S
 use super::ids::{IdKey, Location, PendingIds, ReportIds};
 use super::rows::{self, Slot};
 use super::values::{Select, Values};
+use super::wal;
 use super::{
     Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, NewReport, PageScope,
     Report, Store, StoreError, StoreFuture, StoreStatus, HOURLY_DAYS, OTHER_PAGE,
@@ -496,6 +497,7 @@ impl Sqlite {
             max_idle_readers: options.max_idle_readers,
         });
         let clock = CheckpointClock::new();
+        let read_ahead = wal_read_ahead(&conn, &shared.path)?;
         let mut writer = Writer {
             conn,
             shared: shared.clone(),
@@ -507,6 +509,7 @@ impl Sqlite {
             rolled_hour: Resolution::Hour.bucket(now_ms()),
             ids,
             next_row: scanned.last_row + 1,
+            read_ahead,
         };
         writer.start_retention(now_ms())?;
         while writer.retention.is_some() {
@@ -584,19 +587,34 @@ fn start_checkpointer(
     clock: CheckpointClock,
 ) -> Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>), StoreError> {
     let conn = open_connection(path, Role::Checkpointer)?;
+    let mut read_ahead = wal_read_ahead(&conn, path)?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    Ok(()) => clock.mark(),
+                match checkpoint(&conn) {
+                    Ok((frames, copied)) => {
+                        clock.mark();
+                        read_ahead.after_checkpoint(frames, copied);
+                    }
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 }
             }
         })
         .map_err(|e| StoreError::Internal(format!("cannot start checkpoint thread: {e}")))?;
     Ok((stop, handle))
+}
+
+/// A PASSIVE checkpoint: copies what it can without blocking the writer or
+/// readers. Returns the frames in the WAL and how many are copied.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))
+}
+
+fn wal_read_ahead(conn: &Connection, path: &Path) -> Result<wal::ReadAhead, StoreError> {
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok(wal::ReadAhead::new(path, page_size.max(0) as u64))
 }
 
 #[derive(Clone, Copy)]
@@ -927,6 +945,7 @@ struct Writer {
     /// The id of the next beacon row (the writer numbers them itself, so
     /// that a report's location is known before its row is written).
     next_row: i64,
+    read_ahead: wal::ReadAhead,
 }
 
 impl Writer {
@@ -956,8 +975,9 @@ impl Writer {
                         && (since >= WRITER_CHECKPOINT_LATEST || self.checkpoints.within(WRITER_CHECKPOINT_WINDOW))
                     {
                         self.last_checkpoint = Instant::now();
-                        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                            tracing::warn!(error = %e, "checkpoint failed");
+                        match checkpoint(&self.conn) {
+                            Ok((frames, copied)) => self.read_ahead.after_checkpoint(frames, copied),
+                            Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                         }
                         let took = self.last_checkpoint.elapsed();
                         if took >= SLOW_GROUP {
