@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use collector::beacon::{FormFactor, MetricName, NavigationType};
 use collector::store::{NewBeacon, Report, Sqlite, SqliteOptions, Store};
 use collector::time::{now_ms, Resolution, DAY_MS, HOUR_MS};
-use common::{beacon_json, Collector, Rng};
+use common::{beacon_json, metric, Collector, Rng};
 use serde_json::{json, Value};
 
 fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
@@ -418,4 +418,20 @@ fn pages_past_the_cap_count_under_other() {
             .sum::<u64>(),
         2
     );
+}
+
+/// A read after a 204 sees the beacon: the writer acknowledges a group
+/// before adding it to the aggregates, holding the lock reads wait for.
+#[test]
+fn a_read_after_the_acknowledgement_sees_the_beacon() {
+    common::away_from_hour_boundary();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let page = "https://a.example/";
+    for i in 1..=150u32 {
+        let body = beacon_json(page, "LCP", &format!("id-{i}"), 1000.0 + f64::from(i));
+        assert_eq!(c.beacon(&body).status, 204);
+        let s = c.get("/v1/summary?site=a.example&window=1h").json();
+        assert_eq!(metric(&s, page, "LCP")["count"], i, "after beacon {i}");
+    }
 }
