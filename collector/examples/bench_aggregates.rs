@@ -73,22 +73,22 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-#[path = "support/rng.rs"]
-mod rng;
-use rng::Rng;
+#[path = "../src/testutil.rs"]
+mod testutil;
+use testutil::Rng;
 
 fn value(rng: &mut Rng, metric: MetricName) -> f64 {
     let tenth = |v: f64| (v * 10.0).round() / 10.0;
     match metric {
-        MetricName::Lcp => tenth(rng.log(300.0, 6000.0)),
-        MetricName::Fcp => tenth(rng.log(100.0, 3000.0)),
-        MetricName::Ttfb => tenth(rng.log(20.0, 2000.0)),
-        MetricName::Inp => (rng.log(16.0, 800.0) / 8.0).round() * 8.0,
+        MetricName::Lcp => tenth(rng.f64_log(300.0, 6000.0)),
+        MetricName::Fcp => tenth(rng.f64_log(100.0, 3000.0)),
+        MetricName::Ttfb => tenth(rng.f64_log(20.0, 2000.0)),
+        MetricName::Inp => (rng.f64_log(16.0, 800.0) / 8.0).round() * 8.0,
         MetricName::Cls => {
             if rng.below(10) < 4 {
                 0.0
             } else {
-                rng.log(0.0001, 0.4)
+                rng.f64_log(0.0001, 0.4)
             }
         }
     }
@@ -136,7 +136,7 @@ fn main() {
     let only_reads = args.get(3).is_some_and(|m| m == "reads");
     // Hours today's reports are spread over (up to now, 20:00).
     let hours = arg(4, 20).clamp(1, 20) as i64;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
 
     // Today 20:00 UTC; today's reports run from 00:00 to now.
     let today = 20_000 * DAY_MS;

@@ -12,9 +12,9 @@ use collector::beacon::{FormFactor, MetricName, NavigationType};
 use collector::store::{NewBeacon, Report, Sqlite, SqliteOptions, Store};
 use collector::time::{now_ms, DAY_MS};
 
-#[path = "support/rng.rs"]
-mod rng;
-use rng::Rng;
+#[path = "../src/testutil.rs"]
+mod testutil;
+use testutil::Rng;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,7 +41,7 @@ fn main() {
         .unwrap();
     let started = Instant::now();
     let now = now_ms();
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
     let mut batch = Vec::with_capacity(5000);
     let medians = [1200.0, 1800.0, 0.04, 120.0, 400.0];
     // Page views of 5 reports (one per metric), as their beacons would

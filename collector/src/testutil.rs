@@ -1,4 +1,6 @@
-//! Helpers for unit tests.
+//! Helpers for unit tests. The integration tests and the benchmark
+//! examples compile this file too (`#[path]`); each uses part of it.
+#![allow(dead_code)]
 
 /// xorshift64*: enough randomness for property tests, no extra crate.
 pub struct Rng(u64);
@@ -27,5 +29,11 @@ impl Rng {
     /// Log-uniform in `[lo, hi)`.
     pub fn f64_log(&mut self, lo: f64, hi: f64) -> f64 {
         (lo.ln() + self.unit() * (hi.ln() - lo.ln())).exp()
+    }
+
+    /// A standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.unit().max(1e-12), self.unit());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }

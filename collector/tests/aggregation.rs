@@ -68,7 +68,7 @@ fn summary_p75_and_densities_match_a_hand_computation_on_random_data() {
     ];
     let metrics = ["FCP", "LCP", "CLS", "INP", "TTFB"];
     let ffs = [None, Some("phone"), Some("desktop"), Some("tablet")];
-    let mut rng = Rng(0xC0FFEE);
+    let mut rng = Rng::new(0xC0FFEE);
     // (metric, id) -> (page, ff, value): what a hand computation keeps.
     let mut truth: HashMap<(String, String), (String, Option<&str>, f64)> = HashMap::new();
     let mut sent = Vec::new();

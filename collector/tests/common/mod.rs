@@ -305,20 +305,10 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// xorshift64*: enough randomness for property tests.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../../src/testutil.rs"]
+mod testutil;
+#[allow(unused_imports)] // not every test file uses it
+pub use testutil::Rng;
 
 /// Waits, if needed, so that the next few seconds do not cross a UTC hour
 /// (tests that compare windows computed here and in the collector).
