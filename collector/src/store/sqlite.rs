@@ -1098,15 +1098,13 @@ impl Writer {
                 "slow write group"
             );
         }
-        match committed {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
-                let msg = e.to_string();
-                for insert in group.drain(..) {
-                    let failed = StoreError::Internal(format!("commit failed: {msg}"));
-                    let _ = insert.ack.send((Err(failed), insert.beacons));
-                }
+        // Committed groups were acknowledged inside; a failed one is here.
+        if let Err(e) = committed {
+            tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
+            let msg = e.to_string();
+            for insert in group.drain(..) {
+                let failed = StoreError::Internal(format!("commit failed: {msg}"));
+                let _ = insert.ack.send((Err(failed), insert.beacons));
             }
         }
     }
