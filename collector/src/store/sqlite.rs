@@ -497,7 +497,6 @@ impl Sqlite {
             max_idle_readers: options.max_idle_readers,
         });
         let clock = CheckpointClock::new();
-        let read_ahead = wal_read_ahead(&conn, &shared.path)?;
         let mut writer = Writer {
             conn,
             shared: shared.clone(),
@@ -509,7 +508,6 @@ impl Sqlite {
             rolled_hour: Resolution::Hour.bucket(now_ms()),
             ids,
             next_row: scanned.last_row + 1,
-            read_ahead,
         };
         writer.start_retention(now_ms())?;
         while writer.retention.is_some() {
@@ -587,16 +585,16 @@ fn start_checkpointer(
     clock: CheckpointClock,
 ) -> Result<(std::sync::mpsc::Sender<()>, JoinHandle<()>), StoreError> {
     let conn = open_connection(path, Role::Checkpointer)?;
-    let mut read_ahead = wal_read_ahead(&conn, path)?;
+    let mut resident = wal::Resident::new(path);
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 match checkpoint(&conn) {
-                    Ok((frames, copied)) => {
+                    Ok(()) => {
                         clock.mark();
-                        read_ahead.after_checkpoint(frames, copied);
+                        resident.refresh();
                     }
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 }
@@ -607,14 +605,9 @@ fn start_checkpointer(
 }
 
 /// A PASSIVE checkpoint: copies what it can without blocking the writer or
-/// readers. Returns the frames in the WAL and how many are copied.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))
-}
-
-fn wal_read_ahead(conn: &Connection, path: &Path) -> Result<wal::ReadAhead, StoreError> {
-    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-    Ok(wal::ReadAhead::new(path, page_size.max(0) as u64))
+/// readers.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 #[derive(Clone, Copy)]
@@ -945,7 +938,6 @@ struct Writer {
     /// The id of the next beacon row (the writer numbers them itself, so
     /// that a report's location is known before its row is written).
     next_row: i64,
-    read_ahead: wal::ReadAhead,
 }
 
 impl Writer {
@@ -975,9 +967,8 @@ impl Writer {
                         && (since >= WRITER_CHECKPOINT_LATEST || self.checkpoints.within(WRITER_CHECKPOINT_WINDOW))
                     {
                         self.last_checkpoint = Instant::now();
-                        match checkpoint(&self.conn) {
-                            Ok((frames, copied)) => self.read_ahead.after_checkpoint(frames, copied),
-                            Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                        if let Err(e) = checkpoint(&self.conn) {
+                            tracing::warn!(error = %e, "checkpoint failed");
                         }
                         let took = self.last_checkpoint.elapsed();
                         if took >= SLOW_GROUP {
