@@ -1025,6 +1025,7 @@ impl Writer {
                     pending: &mut pending,
                     next_row,
                     deltas: &mut deltas,
+                    looked_up: Vec::new(),
                 };
                 for insert in group.iter() {
                     results.push(w.beacons(&insert.beacons)?);
@@ -1330,6 +1331,8 @@ struct GroupWrite<'a, 'tx> {
     next_row: &'a mut i64,
     /// Changes to the aggregates, applied once committed.
     deltas: &'a mut Vec<Delta>,
+    /// A beacon's report id keys and where `ids` has them (reused buffer).
+    looked_up: Vec<(IdKey, Option<Location>)>,
 }
 
 /// A beacon row being filled.
@@ -1370,6 +1373,21 @@ impl GroupWrite<'_, '_> {
         let mut inserted = Inserted::default();
         for (b, site) in beacons.iter().zip(sites) {
             let page = page_id(self.tx, self.catalog, self.options, self.new_ids, site, &b.page)?;
+            // All the beacon's keys first, then their look-ups in a loop of
+            // their own: each look-up is a cache miss into a table of
+            // millions of ids, and look-ups in a row overlap their misses
+            // (one at a time, they were most of this function's time).
+            let mut looked_up = std::mem::take(&mut self.looked_up);
+            looked_up.clear();
+            looked_up.extend(
+                b.reports
+                    .iter()
+                    .map(|r| (self.ids.key(site, metric_code(r.metric) as u8, &r.report_id), None)),
+            );
+            for (key, at) in looked_up.iter_mut() {
+                *at = self.ids.get(*key);
+            }
+            let mut looked = looked_up.iter();
             // One row per beacon (more only past a row's slots).
             for reports in b.reports.chunks(rows::MAX_SLOTS) {
                 let mut row = NewRow {
@@ -1381,20 +1399,28 @@ impl GroupWrite<'_, '_> {
                     slots: 0,
                 };
                 *self.next_row += 1;
-                for r in reports {
-                    self.report(&mut row, r, &mut inserted)?;
+                for (r, &(key, stored)) in reports.iter().zip(&mut looked) {
+                    self.report(&mut row, r, key, stored, &mut inserted)?;
                 }
                 self.write_row(&row)?;
             }
+            self.looked_up = looked_up;
         }
         Ok(Ok(inserted))
     }
 
     /// Adds `r` to `row`, or replaces the value of the report it re-reports.
-    fn report(&mut self, row: &mut NewRow, r: &NewReport, inserted: &mut Inserted) -> Result<(), StoreError> {
+    /// `key` is its id's key, `stored` where `ids` has that key.
+    fn report(
+        &mut self,
+        row: &mut NewRow,
+        r: &NewReport,
+        key: IdKey,
+        stored: Option<Location>,
+        inserted: &mut Inserted,
+    ) -> Result<(), StoreError> {
         let metric = metric_code(r.metric) as u8;
-        let key = self.ids.key(row.site, metric, &r.report_id);
-        if self.replace(row, key, metric, r)? {
+        if self.replace(row, key, stored, metric, r)? {
             inserted.replaced += 1;
             return Ok(());
         }
@@ -1419,9 +1445,17 @@ impl GroupWrite<'_, '_> {
 
     /// If `r` re-reports a stored id, replaces that report's value (it
     /// keeps its row: page, form factor and time, so its aggregate cells
-    /// stay the same) and says true.
-    fn replace(&mut self, row: &mut NewRow, key: IdKey, metric: u8, r: &NewReport) -> Result<bool, StoreError> {
-        let Some(at) = self.pending.get(&key).copied().or_else(|| self.ids.get(key)) else {
+    /// stay the same) and says true. An id stored by this group is in
+    /// `pending` (newer than `stored`, which is from before the group).
+    fn replace(
+        &mut self,
+        row: &mut NewRow,
+        key: IdKey,
+        stored: Option<Location>,
+        metric: u8,
+        r: &NewReport,
+    ) -> Result<bool, StoreError> {
+        let Some(at) = self.pending.get(&key).copied().or(stored) else {
             return Ok(false);
         };
         let (place, old) = if at.row == row.id {
