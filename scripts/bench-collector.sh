@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Collector benchmarks, all on loopback (see docs/benchmarks.md):
+#  0. parse, validate and convert of a beacon body alone (examples/bench_parse),
+#     against a serde_json pass that builds nothing;
 #  1. throughput with wrk, keep-alive, 64 connections: 1-metric beacons
 #     (~330 B) and 10-metric beacons into a real SQLite store, against a
 #     no-op actix-web endpoint measured in the same run; server CPU time
@@ -26,7 +28,8 @@ if ! command -v wrk >/dev/null; then
   echo "wrk is missing: apt-get install -y wrk" >&2
   exit 1
 fi
-cargo build --release -p vitalsign-collector --bin vitalsign-collector --example noop_server --example gen_store
+cargo build --release -p vitalsign-collector --bin vitalsign-collector --example noop_server --example gen_store \
+  --example bench_parse
 bin=$target/release/vitalsign-collector
 noop=$target/release/examples/noop_server
 gen=$target/release/examples/gen_store
@@ -83,6 +86,11 @@ run_wrk() {
     END { printf "%s %.2f %d %d %.3f\n", rps, p99, bad + 0, n, cpu1 - cpu0 }
   ' "$work/$label.wrk"
 }
+
+echo "== parse, validate and convert a beacon body (one thread, no HTTP)"
+"$target/release/examples/bench_parse" 10
+"$target/release/examples/bench_parse" 1
+echo
 
 echo "== machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== wrk: $THREADS thread(s), $CONNECTIONS connections, keep-alive, $DURATION per run"

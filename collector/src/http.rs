@@ -325,20 +325,35 @@ fn too_large(limit: usize, inflated: bool) -> ApiError {
 }
 
 /// Reads the body, refusing more than `limit` bytes without buffering them.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// A body that arrives in one chunk (the usual beacon) is that chunk, a
+/// view into the connection's read buffer: no copy, and no allocation of a
+/// kilobyte or more (which makes glibc's malloc sweep its small free
+/// chunks).
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let declared = header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit, false));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    let mut first = web::Bytes::new();
+    let mut joined: Option<web::BytesMut> = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
+        let have = joined.as_ref().map_or(first.len(), |j| j.len());
+        if have + chunk.len() > limit {
             return Err(too_large(limit, false));
         }
-        body.extend_from_slice(&chunk);
+        match &mut joined {
+            Some(j) => j.extend_from_slice(&chunk),
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut j = web::BytesMut::with_capacity(declared.unwrap_or(0).max(have + chunk.len()).min(limit));
+                j.extend_from_slice(&first);
+                j.extend_from_slice(&chunk);
+                joined = Some(j);
+            }
+        }
     }
-    Ok(body)
+    Ok(joined.map_or(first, web::BytesMut::freeze))
 }
 
 /// The client's address: the peer, or what a trusted proxy says.
@@ -423,18 +438,23 @@ async fn accept_beacon(req: &HttpRequest, payload: web::Payload, state: &AppStat
     }
     check_content_type(req)?;
     let gzip = is_gzip(req)?;
-    let raw = read_body(req, payload, policy.max_body_bytes).await?;
-    let body: std::borrow::Cow<[u8]> = if gzip {
-        ingest::gunzip(&raw, policy.max_body_bytes)
-            .map_err(|e| match e {
-                InflateError::TooLarge { limit } => too_large(limit, true),
-                InflateError::Malformed(_) => ApiError::rejected(Reason::BadEncoding, e.to_string()),
-            })?
-            .into()
-    } else {
-        (&raw[..]).into()
+    // The body is dropped once parsed, before waiting for the store: it
+    // may be a view into the connection's read buffer, which can then be
+    // reused for the next request.
+    let accepted = {
+        let raw = read_body(req, payload, policy.max_body_bytes).await?;
+        let body: std::borrow::Cow<[u8]> = if gzip {
+            ingest::gunzip(&raw, policy.max_body_bytes)
+                .map_err(|e| match e {
+                    InflateError::TooLarge { limit } => too_large(limit, true),
+                    InflateError::Malformed(_) => ApiError::rejected(Reason::BadEncoding, e.to_string()),
+                })?
+                .into()
+        } else {
+            (&raw[..]).into()
+        };
+        ingest::accept(&body, now_ms(), policy.max_metrics)?
     };
-    let accepted = ingest::accept(&body, now_ms(), policy.max_metrics)?;
     let site = &accepted.beacon.site;
     if !policy.sites.is_empty() {
         let Some(site_policy) = policy.sites.get(site) else {

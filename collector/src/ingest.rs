@@ -21,9 +21,16 @@ pub struct Parsed {
 /// Parses a beacon body. Errors keep serde's message (which names what was
 /// wrong, and the line and column) and add the JSON path of the field.
 pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
+    // JSON text is UTF-8: checked once for the whole body (a parse from
+    // bytes checks each string again, and skips those it ignores).
+    let text = std::str::from_utf8(body).map_err(|e| Invalid {
+        reason: Reason::MalformedJson,
+        message: format!("malformed JSON: invalid UTF-8 at byte {}", e.valid_up_to()),
+        field: None,
+    })?;
     // The fast path tracks no field paths; a failure is parsed again to
     // find where it is.
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(text);
     let parsed = crate::unknown_fields::deserialize::<_, Beacon>(&mut de)
         .map_err(|_| ())
         .and_then(|parsed| de.end().map(|()| parsed).map_err(|_| ()));
@@ -248,6 +255,24 @@ mod tests {
             gunzip(&gz(b"hello")[..10], 100),
             Err(InflateError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn invalid_utf8_is_malformed_even_in_an_ignored_field() {
+        // A parse from bytes would skip an unknown field's string unchecked.
+        let body = GOOD.replace("{\"schemaVersion\":1,", "{\"schemaVersion\":1,\"extra\":\"~\",");
+        assert!(accept(body.as_bytes(), 0, 10).is_ok());
+        let at = body.find('~').unwrap();
+        let mut bad = body.into_bytes();
+        bad[at] = 0xff;
+        let e = accept(&bad, 0, 10).unwrap_err();
+        assert_eq!(e.reason, Reason::MalformedJson);
+        assert_eq!(e.message, format!("malformed JSON: invalid UTF-8 at byte {at}"));
+        assert_eq!(e.field, None);
+        // In a field that is read: the same.
+        let mut page = GOOD.as_bytes().to_vec();
+        page[GOOD.find("a.example").unwrap()] = 0xc3;
+        assert_eq!(accept(&page, 0, 10).unwrap_err().reason, Reason::MalformedJson);
     }
 
     #[test]
