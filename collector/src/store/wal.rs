@@ -67,7 +67,8 @@ impl Resident {
             if full {
                 self.last_full_pass = Instant::now();
             }
-            let (from, to) = populate_range(self.populated, len.min(MAX_MAPPED_BYTES), full);
+            let page = rustix::param::page_size() as u64;
+            let (from, to) = populate_range(self.populated, len.min(MAX_MAPPED_BYTES), full, page);
             // `from == to`: nothing to fault in, or the WAL shrank to `to`.
             if from == to || map.populate(from, to - from) {
                 self.populated = to;
@@ -81,15 +82,14 @@ impl Resident {
     }
 }
 
-const PAGE: u64 = 4096;
-
-/// The byte range to fault in, page-aligned, for a WAL of `len` bytes of
-/// which the first `populated` were faulted in before (all of it on a full
-/// pass). The last, partial page is faulted in again next time, as it
-/// fills.
-fn populate_range(populated: u64, len: u64, full: bool) -> (u64, u64) {
-    let end = len / PAGE * PAGE;
-    let start = if full { 0 } else { populated.min(end) / PAGE * PAGE };
+/// The byte range to fault in, aligned to memory pages of `page` bytes,
+/// for a WAL of `len` bytes of which the first `populated` were faulted in
+/// before (all of it on a full pass). The last, partial page is faulted in
+/// again next time, as it fills.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+fn populate_range(populated: u64, len: u64, full: bool, page: u64) -> (u64, u64) {
+    let end = len / page * page;
+    let start = if full { 0 } else { populated.min(end) / page * page };
     (start, end)
 }
 
@@ -154,15 +154,17 @@ mod tests {
 
     #[test]
     fn populate_range_is_page_aligned_and_incremental() {
-        assert_eq!(populate_range(0, 0, false), (0, 0));
+        assert_eq!(populate_range(0, 0, false, 4096), (0, 0));
         // The header and a partial page: nothing whole yet.
-        assert_eq!(populate_range(0, 32 + 4120, false), (0, 4096));
+        assert_eq!(populate_range(0, 32 + 4120, false, 4096), (0, 4096));
         // Grown: from the last whole page on.
-        assert_eq!(populate_range(4096, 10 * 4120, false), (4096, 40960));
+        assert_eq!(populate_range(4096, 10 * 4120, false, 4096), (4096, 40960));
         // A full pass starts over.
-        assert_eq!(populate_range(40960, 10 * 4120, true), (0, 40960));
+        assert_eq!(populate_range(40960, 10 * 4120, true, 4096), (0, 40960));
         // Shrunk (truncated): the range ends at the new length.
-        assert_eq!(populate_range(40960, 8192, false), (8192, 8192));
+        assert_eq!(populate_range(40960, 8192, false, 4096), (8192, 8192));
+        // 64 KiB memory pages (some arm64 kernels).
+        assert_eq!(populate_range(65536, 5 * 65536 + 7, false, 65536), (65536, 5 * 65536));
     }
 
     #[test]
@@ -183,14 +185,15 @@ mod tests {
         let mut r = Resident::new(&db);
         r.refresh();
         assert_eq!(r.populated(), 0);
-        wal.write_all(&vec![7u8; 3 * 4096 + 100]).unwrap();
+        let page = rustix::param::page_size();
+        wal.write_all(&vec![7u8; 3 * page + 100]).unwrap();
         r.refresh();
-        assert_eq!(r.populated(), 3 * 4096);
-        wal.set_len(4096).unwrap();
+        assert_eq!(r.populated(), 3 * page as u64);
+        wal.set_len(page as u64).unwrap();
         r.refresh();
-        assert_eq!(r.populated(), 4096);
-        wal.set_len(5 * 4096).unwrap();
+        assert_eq!(r.populated(), page as u64);
+        wal.set_len(5 * page as u64).unwrap();
         r.refresh();
-        assert_eq!(r.populated(), 5 * 4096);
+        assert_eq!(r.populated(), 5 * page as u64);
     }
 }
