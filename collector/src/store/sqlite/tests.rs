@@ -1,12 +1,17 @@
 use std::collections::HashMap;
 
-use beacon::{FormFactor, NavigationType};
+use beacon::{FormFactor, MetricName, NavigationType};
+use rusqlite::params;
 
+use super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::*;
+use crate::aggregate::RatingCounts;
 use crate::aggregate::{Window, WindowName};
 use crate::percentile;
 use crate::sketch::RELATIVE_ACCURACY;
+use crate::store::{PageScope, Report, OTHER_PAGE};
 use crate::testutil::Rng;
+use crate::time::DAY_MS;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

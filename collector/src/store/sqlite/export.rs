@@ -1,0 +1,71 @@
+//! Streaming raw reports out of `beacons`.
+
+use rusqlite::{params, Connection};
+
+use super::schema::{metric_from_code, nav_from_code};
+use super::Shared;
+use crate::store::cells::ff_from_code;
+use crate::store::rows::{self};
+use crate::store::{ExportQuery, Report, StoreError};
+
+/// Exported reports per chunk.
+const EXPORT_CHUNK: usize = 1_000;
+
+pub(super) fn run_export(
+    shared: &Shared,
+    conn: &Connection,
+    q: &ExportQuery,
+    out: &tokio::sync::mpsc::Sender<Result<Vec<Report>, StoreError>>,
+) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare(
+        "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
+                b.received_at, b.reports
+         FROM beacons b JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
+         WHERE b.received_at >= ?1 AND b.received_at < ?2 AND (?3 IS NULL OR s.site = ?3)
+         ORDER BY b.received_at, b.id",
+    )?;
+    let cutoff = shared.state.read().expect("state lock poisoned").cutoff_ms;
+    let mut rows = stmt.query(params![q.from_ms.max(cutoff), q.to_ms, q.site])?;
+    let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let Some(slots) = row.get_ref(7)?.as_blob().ok().and_then(rows::decode) else {
+            tracing::error!(row = id, "beacon row with a malformed reports blob, not exported");
+            continue;
+        };
+        let (site, page): (String, String) = (row.get(1)?, row.get(2)?);
+        let form_factor = ff_from_code(row.get(3)?);
+        let (page_view_id, session_id): (Option<String>, Option<String>) = (row.get(4)?, row.get(5)?);
+        let received_at_ms: i64 = row.get(6)?;
+        for slot in slots {
+            let Some(metric) = metric_from_code(slot.metric as i64) else {
+                continue;
+            };
+            chunk.push(Report {
+                site: site.clone(),
+                page: page.clone(),
+                metric,
+                report_id: slot.id.to_owned(),
+                value: slot.value,
+                delta: slot.delta,
+                rating: metric.rate(slot.value),
+                navigation_type: nav_from_code(slot.navigation_type as i64),
+                form_factor,
+                page_view_id: page_view_id.clone(),
+                session_id: session_id.clone(),
+                received_at_ms,
+            });
+        }
+        if chunk.len() >= EXPORT_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
+            if out.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // the client went away
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The database schema, its migrations, connection settings, and the
+//! integer codes persisted for metrics, navigation types and resolutions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use beacon::{MetricName, NavigationType};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+
+use crate::store::rows::{self, Slot};
+use crate::store::StoreError;
+use crate::time::Resolution;
+
+/// The schema version this code writes (`PRAGMA user_version`); each
+/// migration in [`MIGRATIONS`] raises it by one.
+pub(super) const SCHEMA_VERSION: i64 = 4;
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    // 1 (the walking skeleton): raw metric reports with text keys.
+    "CREATE TABLE IF NOT EXISTS metric_reports (
+        site            TEXT    NOT NULL,
+        page            TEXT    NOT NULL,
+        metric          TEXT    NOT NULL,
+        report_id       TEXT    NOT NULL,
+        value           REAL    NOT NULL,
+        delta           REAL    NOT NULL,
+        rating          TEXT    NOT NULL,
+        navigation_type TEXT    NOT NULL,
+        form_factor     TEXT,
+        page_view_id    TEXT,
+        session_id      TEXT,
+        received_at     INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS metric_reports_key
+        ON metric_reports (site, metric, report_id);
+    CREATE INDEX IF NOT EXISTS metric_reports_page
+        ON metric_reports (site, page, metric);",
+    // 2: ids for sites and pages, integer codes, the index that makes the
+    // p75 exact, saved aggregates. Version 1 rows are carried over.
+    "CREATE TABLE sites (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        site TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE pages (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        site_id INTEGER NOT NULL,
+        page    TEXT    NOT NULL,
+        UNIQUE (site_id, page)
+    );
+    CREATE TABLE reports (
+        id              INTEGER PRIMARY KEY,
+        site_id         INTEGER NOT NULL,
+        page_id         INTEGER NOT NULL,
+        metric          INTEGER NOT NULL, -- 0 FCP, 1 LCP, 2 CLS, 3 INP, 4 TTFB
+        report_id       TEXT    NOT NULL,
+        value           REAL    NOT NULL,
+        delta           REAL    NOT NULL,
+        navigation_type INTEGER NOT NULL, -- index in NavigationType::ALL
+        form_factor     INTEGER NOT NULL, -- 0 none, 1 phone, 2 tablet, 3 desktop
+        page_view_id    TEXT,
+        session_id      TEXT,
+        received_at     INTEGER NOT NULL  -- unix ms when this id was first received
+    );
+    -- One row per metric instance: a re-report replaces the value. The site
+    -- is part of the key so that one site cannot overwrite another's.
+    CREATE UNIQUE INDEX reports_key ON reports (site_id, metric, report_id);
+    -- Covering index for exact percentiles, thresholds and rebuilds.
+    CREATE INDEX reports_value
+        ON reports (page_id, metric, value, received_at, form_factor);
+    CREATE INDEX reports_time ON reports (received_at);
+    CREATE TABLE aggregates (
+        page_id           INTEGER NOT NULL,
+        metric            INTEGER NOT NULL,
+        form_factor       INTEGER NOT NULL,
+        resolution        INTEGER NOT NULL, -- 0 hour, 1 day
+        bucket            INTEGER NOT NULL, -- hours or days since 1970-01-01
+        good              INTEGER NOT NULL,
+        needs_improvement INTEGER NOT NULL,
+        poor              INTEGER NOT NULL,
+        sketch            BLOB    NOT NULL,
+        PRIMARY KEY (page_id, metric, form_factor, resolution, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    INSERT INTO sites (site) SELECT DISTINCT site FROM metric_reports ORDER BY site;
+    INSERT INTO pages (site_id, page)
+        SELECT DISTINCT s.id, m.page FROM metric_reports m JOIN sites s ON s.site = m.site
+        ORDER BY 1, 2;
+    INSERT INTO reports (site_id, page_id, metric, report_id, value, delta,
+                         navigation_type, form_factor, page_view_id, session_id, received_at)
+        SELECT s.id, p.id,
+            CASE m.metric WHEN 'FCP' THEN 0 WHEN 'LCP' THEN 1 WHEN 'CLS' THEN 2
+                          WHEN 'INP' THEN 3 ELSE 4 END,
+            m.report_id, m.value, m.delta,
+            CASE m.navigation_type WHEN 'navigate' THEN 0 WHEN 'reload' THEN 1
+                WHEN 'back-forward' THEN 2 WHEN 'back-forward-cache' THEN 3
+                WHEN 'prerender' THEN 4 WHEN 'restore' THEN 5 ELSE 6 END,
+            CASE m.form_factor WHEN 'phone' THEN 1 WHEN 'tablet' THEN 2
+                               WHEN 'desktop' THEN 3 ELSE 0 END,
+            m.page_view_id, m.session_id, m.received_at
+        FROM metric_reports m
+        JOIN sites s ON s.site = m.site
+        JOIN pages p ON p.site_id = s.id AND p.page = m.page
+        ORDER BY m.rowid;
+    DROP TABLE metric_reports;",
+    // 3: exact values are kept in memory (see `values.rs`) and saved at
+    // shutdown like the aggregates; the value index, a random insert per
+    // report, goes. The saved aggregates are marked stale, so that the first
+    // start rebuilds both from the raw reports.
+    "DROP INDEX IF EXISTS reports_value;
+    CREATE TABLE exact_values (
+        page_id INTEGER NOT NULL,
+        metric  INTEGER NOT NULL,
+        day     INTEGER NOT NULL, -- days since 1970-01-01
+        data    BLOB    NOT NULL, -- sorted (value f64, ms in day u32, form factor u8), little-endian
+        PRIMARY KEY (day, page_id, metric) -- retention deletes whole days
+    ) WITHOUT ROWID;
+    UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
+    // 4: one row per beacon, its reports packed in a blob (see `rows.rs`);
+    // dedup by report id is an in-memory index (see `ids.rs`), not a
+    // unique index. The rows of `reports` move over in Rust
+    // ([`move_reports_into_beacons`]), one beacon row per report.
+    "CREATE TABLE beacons (
+        id           INTEGER PRIMARY KEY,
+        page_id      INTEGER NOT NULL,
+        form_factor  INTEGER NOT NULL, -- 0 none, 1 phone, 2 tablet, 3 desktop
+        received_at  INTEGER NOT NULL, -- unix ms
+        page_view_id TEXT,
+        session_id   TEXT,
+        reports      BLOB    NOT NULL  -- see rows.rs
+    );
+    CREATE INDEX beacons_time ON beacons (received_at);",
+];
+
+/// The writer's page cache, KiB. Small: a write group touches few pages
+/// (appends), and SQLite walks the whole cache at every commit
+/// (`pcache1TruncateUnsafe`, 5–7 % of the writer at 32–64 MiB).
+pub(super) const WRITER_CACHE_KIB: i64 = 8 * 1024;
+/// The writer's page cache for retention deletes and saving aggregates:
+/// large transactions over pages all over the file, which with the small
+/// cache spill to the WAL mid-transaction and read pages again.
+pub(super) const MAINTENANCE_CACHE_KIB: i64 = 64 * 1024;
+#[derive(Clone, Copy)]
+pub(super) enum Role {
+    Writer { fsync: bool },
+    Checkpointer,
+    Reader,
+}
+
+pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // WAL: readers do not block the writer nor it them. NORMAL: a commit
+    // survives a crash of this process (it is in the WAL), but not of the
+    // OS; FULL also fsyncs each commit.
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+    match role {
+        Role::Writer { fsync } => {
+            let sync = if fsync { "FULL" } else { "NORMAL" };
+            conn.pragma_update(None, "synchronous", sync).map_err(open_err)?;
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+                .map_err(open_err)?;
+            // The checkpointer thread keeps the WAL short; this is only a
+            // safety net should it fall behind (400 MB of 4 KiB pages).
+            conn.pragma_update(None, "wal_autocheckpoint", 100_000)
+                .map_err(open_err)?;
+            conn.pragma_update(None, "journal_size_limit", 256 << 20)
+                .map_err(open_err)?;
+        }
+        Role::Checkpointer => {
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        }
+        Role::Reader => {
+            conn.pragma_update(None, "query_only", true).map_err(open_err)?;
+            conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
+            // Reads through a memory map: index look-ups without a system
+            // call per page, sharing the OS page cache.
+            conn.pragma_update(None, "mmap_size", 1i64 << 30).map_err(open_err)?;
+        }
+    }
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        if from == 3 {
+            move_reports_into_beacons(&tx)?;
+        }
+        tracing::info!(path = %path.display(), from, to = from + 1, "migrated database schema");
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Schema 4: each row of `reports` becomes a one-report beacon row, in
+/// the same order; then `reports` goes.
+fn move_reports_into_beacons(tx: &Connection) -> Result<(), StoreError> {
+    let mut read = tx.prepare(
+        "SELECT page_id, form_factor, received_at, page_view_id, session_id,
+                metric, navigation_type, value, delta, report_id
+         FROM reports ORDER BY id",
+    )?;
+    let mut write = tx.prepare(
+        "INSERT INTO beacons (page_id, form_factor, received_at, page_view_id, session_id, reports)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut rows = read.query([])?;
+    let mut blob = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(9)?;
+        blob.clear();
+        rows::push(
+            &mut blob,
+            &Slot {
+                metric: row.get(5)?,
+                navigation_type: row.get(6)?,
+                value: row.get(7)?,
+                delta: row.get(8)?,
+                id: &id,
+            },
+        );
+        write.execute(params![
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            blob
+        ])?;
+    }
+    tx.execute_batch("DROP TABLE reports;")?;
+    Ok(())
+}
+
+pub(super) fn metric_code(m: MetricName) -> i64 {
+    MetricName::ALL.iter().position(|&x| x == m).unwrap_or(0) as i64
+}
+
+pub(super) fn metric_from_code(code: i64) -> Option<MetricName> {
+    MetricName::ALL.get(usize::try_from(code).ok()?).copied()
+}
+
+pub(super) fn nav_code(n: NavigationType) -> i64 {
+    NavigationType::ALL.iter().position(|&x| x == n).unwrap_or(0) as i64
+}
+
+pub(super) fn nav_from_code(code: i64) -> NavigationType {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NavigationType::ALL.get(i).copied())
+        .unwrap_or(NavigationType::Navigate)
+}
+
+pub(super) fn resolution_code(r: Resolution) -> i64 {
+    match r {
+        Resolution::Hour => 0,
+        Resolution::Day => 1,
+    }
+}

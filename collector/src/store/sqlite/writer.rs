@@ -1,0 +1,519 @@
+//! The writer thread: group commits of beacons, dedup of re-reports, and
+//! saving the aggregates at shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use beacon::MetricName;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::catalog::{page_id, site_id, Catalog, NewIds};
+use super::checkpoint::{
+    checkpoint, CheckpointClock, WRITER_CHECKPOINT_EVERY, WRITER_CHECKPOINT_LATEST, WRITER_CHECKPOINT_WINDOW,
+};
+use super::schema::{metric_code, nav_code, resolution_code, MAINTENANCE_CACHE_KIB};
+use super::{Insert, Shared, SqliteOptions};
+use crate::store::cells::{ff_code, Place};
+use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
+use crate::store::rows::{self, Slot};
+use crate::store::{Inserted, NewBeacon, NewReport, StoreError};
+use crate::time::{now_ms, Resolution};
+
+const INSERT_SQL: &str = "INSERT INTO beacons
+    (id, page_id, form_factor, received_at, page_view_id, session_id, reports)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Write groups (and writer checkpoints) slower than this are logged at
+/// debug level, with where the time went.
+const SLOW_GROUP: Duration = Duration::from_millis(20);
+/// How often the writer wakes up when idle, to start retention on time.
+const TICK: Duration = Duration::from_secs(30);
+
+/// A change to the aggregates, applied once its transaction is committed.
+enum Delta {
+    Add(Place, f64),
+    Remove(Place, f64),
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub(super) conn: Connection,
+    pub(super) shared: Arc<Shared>,
+    pub(super) options: SqliteOptions,
+    /// The cut-off of a retention pass under way.
+    pub(super) retention: Option<i64>,
+    /// The clock hour of the last retention pass.
+    pub(super) retention_hour: i64,
+    pub(super) last_checkpoint: Instant,
+    /// When the checkpointer thread last finished one.
+    pub(super) checkpoints: CheckpointClock,
+    /// The clock hour the rolling window merges were last moved to.
+    pub(super) rolled_hour: i64,
+    /// Where each stored report id is, for dedup.
+    pub(super) ids: ReportIds,
+    /// The id of the next beacon row (the writer numbers them itself, so
+    /// that a report's location is known before its row is written).
+    pub(super) next_row: i64,
+}
+
+impl Writer {
+    /// Group commits until every sender is gone (close, or the last
+    /// `Sqlite` dropped) and the queue is empty; then saves the aggregates.
+    pub(super) fn run(mut self, rx: Receiver<Insert>) {
+        let mut group = Vec::with_capacity(self.options.max_group);
+        loop {
+            let wait = if self.retention.is_some() {
+                Duration::from_millis(1)
+            } else {
+                TICK
+            };
+            match rx.recv_timeout(wait) {
+                Ok(first) => {
+                    group.push(first);
+                    while group.len() < self.options.max_group {
+                        match rx.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.shared.queue_depth.fetch_sub(group.len() as i64, Ordering::Relaxed);
+                    self.commit_group(&mut group);
+                    let since = self.last_checkpoint.elapsed();
+                    if since >= WRITER_CHECKPOINT_EVERY
+                        && (since >= WRITER_CHECKPOINT_LATEST || self.checkpoints.within(WRITER_CHECKPOINT_WINDOW))
+                    {
+                        self.last_checkpoint = Instant::now();
+                        if let Err(e) = checkpoint(&self.conn) {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                        }
+                        let took = self.last_checkpoint.elapsed();
+                        if took >= SLOW_GROUP {
+                            tracing::debug!(ms = took.as_secs_f64() * 1e3, "slow writer checkpoint");
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Err(e) = self.maintain() {
+                tracing::error!(error = %e, "retention failed");
+                self.retention = None;
+            }
+        }
+        if let Err(e) = self.save_aggregates() {
+            tracing::error!(error = %e, "cannot save aggregates; they will be rebuilt at start-up");
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
+        self.shared.writer_alive.store(false, Ordering::Relaxed);
+        tracing::debug!("sqlite writer finished");
+    }
+
+    /// Writes each queued beacon, commits once, acknowledges each, then
+    /// updates the aggregates. An SQL error fails the whole group (nothing
+    /// of it is kept); a beacon refused by a limit fails alone.
+    fn commit_group(&mut self, group: &mut Vec<Insert>) {
+        let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
+        let mut deltas = Vec::new();
+        let mut new_ids = NewIds::default();
+        let mut pending = PendingIds::default();
+        let shared = &self.shared;
+        let options = &self.options;
+        let ids = &self.ids;
+        let next_row = &mut self.next_row;
+        let started = Instant::now();
+        let mut timings = [Duration::ZERO; 3];
+        let committed = (|| -> Result<(), StoreError> {
+            let tx = self.conn.transaction()?;
+            {
+                let state = shared.state.read().expect("state lock poisoned");
+                // Prepared once per group: the statement cache's look-up
+                // hashes the SQL text, a cost per report otherwise.
+                let mut insert_stmt = tx.prepare_cached(INSERT_SQL)?;
+                let mut w = GroupWrite {
+                    tx: &tx,
+                    insert: &mut insert_stmt,
+                    catalog: &state.catalog,
+                    options,
+                    ids,
+                    new_ids: &mut new_ids,
+                    pending: &mut pending,
+                    next_row,
+                    deltas: &mut deltas,
+                    looked_up: Vec::new(),
+                };
+                for insert in group.iter() {
+                    results.push(w.beacons(&insert.beacons)?);
+                }
+            }
+            timings[0] = started.elapsed();
+            let mut state = shared.state.write().expect("state lock poisoned");
+            tx.commit()?;
+            timings[1] = started.elapsed();
+            // Acknowledged once committed, before the aggregates take the
+            // reports: the clients' next requests are parsed meanwhile. A
+            // read that follows an acknowledgement still sees the reports:
+            // it waits for this lock, held until they are added.
+            for (insert, result) in group.drain(..).zip(results.drain(..)) {
+                // The handler may have given up (client gone); nothing to do.
+                let _ = insert.ack.send((result, insert.beacons));
+            }
+            let state = &mut *state;
+            for (id, name) in new_ids.sites.drain(..) {
+                state.catalog.add_site(id, name);
+            }
+            for (id, site, page) in new_ids.pages.drain(..) {
+                state.catalog.add_page(id, site, page);
+            }
+            // Adds in batches (`add_many` overlaps their cache misses); a
+            // removal may take back a value just added, so the adds before
+            // it go first.
+            let mut adds: Vec<(Place, f64)> = Vec::with_capacity(deltas.len());
+            for delta in deltas.drain(..) {
+                match delta {
+                    Delta::Add(place, value) => adds.push((place, value)),
+                    Delta::Remove(place, value) => {
+                        state.cells.add_many(&adds);
+                        state.values.add_many(&adds);
+                        adds.clear();
+                        if !state.cells.remove(&place, value) {
+                            tracing::error!(?place, value, "replaced value missing from aggregates");
+                        }
+                        let p = &place;
+                        if !state.values.remove(p.page, p.metric, p.ff, p.received_at_ms, value) {
+                            tracing::error!(?place, value, "replaced value missing from exact values");
+                        }
+                    }
+                }
+            }
+            state.cells.add_many(&adds);
+            state.values.add_many(&adds);
+            Ok(())
+        })();
+        if committed.is_ok() {
+            for (key, at) in pending.drain() {
+                self.ids.insert(key, at);
+            }
+        }
+        timings[2] = started.elapsed();
+        if timings[2] >= SLOW_GROUP {
+            tracing::debug!(
+                beacons = group.len(),
+                write_ms = timings[0].as_secs_f64() * 1e3,
+                commit_ms = timings[1].as_secs_f64() * 1e3,
+                total_ms = timings[2].as_secs_f64() * 1e3,
+                "slow write group"
+            );
+        }
+        // Committed groups were acknowledged inside; a failed one is here.
+        if let Err(e) = committed {
+            tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
+            let msg = e.to_string();
+            for insert in group.drain(..) {
+                let failed = StoreError::Internal(format!("commit failed: {msg}"));
+                let _ = insert.ack.send((Err(failed), insert.beacons));
+            }
+        }
+    }
+
+    /// Moves the rolling window merges when the hour changes, starts an
+    /// hourly retention pass, and advances a pass under way by one chunk.
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        let now = now_ms();
+        if Resolution::Hour.bucket(now) != self.rolled_hour {
+            self.rolled_hour = Resolution::Hour.bucket(now);
+            let started = Instant::now();
+            self.shared
+                .state
+                .write()
+                .expect("state lock poisoned")
+                .cells
+                .advance(now);
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "moved rolling windows");
+        }
+        if self.retention.is_none() && Resolution::Hour.bucket(now) != self.retention_hour {
+            self.start_retention(now)?;
+        }
+        if self.retention.is_some() {
+            self.retention_step()?;
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Saves the cells changed since start-up and marks the saved
+    /// aggregates up to date.
+    fn save_aggregates(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let (changed, mut changed_days) = {
+            let mut state = self.shared.state.write().expect("state lock poisoned");
+            (state.cells.take_changed_base_cells(), state.values.take_changed())
+        };
+        // In key order: appends to the table's B-tree, not random inserts.
+        changed_days.sort_unstable_by_key(|&(page, metric, day, _)| (day, page, metric_code(metric)));
+        // Called once, at the end: no need to shrink the cache again.
+        self.conn.pragma_update(None, "cache_size", -MAINTENANCE_CACHE_KIB)?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert =
+                tx.prepare("INSERT OR REPLACE INTO exact_values (page_id, metric, day, data) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut delete = tx.prepare("DELETE FROM exact_values WHERE day = ?3 AND page_id = ?1 AND metric = ?2")?;
+            for (page, metric, day, blob) in &changed_days {
+                match blob {
+                    Some(blob) => upsert.execute(params![page, metric_code(*metric), day, blob])?,
+                    None => delete.execute(params![page, metric_code(*metric), day])?,
+                };
+            }
+        }
+        {
+            let mut upsert = tx.prepare(
+                "INSERT OR REPLACE INTO aggregates (page_id, metric, form_factor, resolution,
+                    bucket, good, needs_improvement, poor, sketch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut delete = tx.prepare(
+                "DELETE FROM aggregates WHERE page_id = ?1 AND metric = ?2
+                    AND form_factor = ?3 AND resolution = ?4 AND bucket = ?5",
+            )?;
+            for b in &changed {
+                let key = params![
+                    b.page,
+                    metric_code(b.metric),
+                    b.ff,
+                    resolution_code(b.resolution),
+                    b.bucket
+                ];
+                match &b.cell {
+                    Some(c) => upsert.execute(params![
+                        b.page,
+                        metric_code(b.metric),
+                        b.ff,
+                        resolution_code(b.resolution),
+                        b.bucket,
+                        c.ratings.good as i64,
+                        c.ratings.needs_improvement as i64,
+                        c.ratings.poor as i64,
+                        c.sketch.to_bytes()
+                    ])?,
+                    None => delete.execute(key)?,
+                };
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('aggregates_clean', 1)
+             ON CONFLICT (key) DO UPDATE SET value = 1",
+            [],
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            cells = changed.len(),
+            days = changed_days.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "saved aggregates and exact values"
+        );
+        Ok(())
+    }
+}
+
+/// Writing one group's beacons, inside its transaction.
+struct GroupWrite<'a, 'tx> {
+    tx: &'tx Connection,
+    insert: &'a mut rusqlite::CachedStatement<'tx>,
+    catalog: &'a Catalog,
+    options: &'a SqliteOptions,
+    /// Report ids committed before this group.
+    ids: &'a ReportIds,
+    /// Sites and pages this group creates.
+    new_ids: &'a mut NewIds,
+    /// Report ids this group stores, added to `ids` once committed.
+    pending: &'a mut PendingIds,
+    next_row: &'a mut i64,
+    /// Changes to the aggregates, applied once committed.
+    deltas: &'a mut Vec<Delta>,
+    /// A beacon's report id keys and where `ids` has them (reused buffer).
+    looked_up: Vec<(IdKey, Option<Location>)>,
+}
+
+/// A beacon row being filled.
+struct NewRow<'b> {
+    id: i64,
+    beacon: &'b NewBeacon,
+    site: u32,
+    page: u32,
+    blob: Vec<u8>,
+    slots: usize,
+}
+
+impl NewRow<'_> {
+    pub(super) fn place(&self, metric: MetricName) -> Place {
+        Place {
+            site: self.site,
+            page: self.page,
+            metric,
+            ff: ff_code(self.beacon.form_factor),
+            received_at_ms: self.beacon.received_at_ms,
+        }
+    }
+}
+
+impl GroupWrite<'_, '_> {
+    /// Writes the reports of `beacons`, creating site and page ids as
+    /// needed. `Ok(Err(_))`: they are refused (nothing of them written);
+    /// `Err(_)`: the transaction failed.
+    pub(super) fn beacons(&mut self, beacons: &[NewBeacon]) -> Result<Result<Inserted, StoreError>, StoreError> {
+        // All or none: refuse before writing any of them.
+        let mut sites: Vec<u32> = Vec::with_capacity(beacons.len());
+        for b in beacons {
+            match site_id(self.tx, self.catalog, self.options, self.new_ids, &b.site)? {
+                Ok(id) => sites.push(id),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        let mut inserted = Inserted::default();
+        for (b, site) in beacons.iter().zip(sites) {
+            let page = page_id(self.tx, self.catalog, self.options, self.new_ids, site, &b.page)?;
+            // All the beacon's keys first, then their look-ups in a loop of
+            // their own: each look-up is a cache miss into a table of
+            // millions of ids, and look-ups in a row overlap their misses
+            // (one at a time, they were most of this function's time).
+            let mut looked_up = std::mem::take(&mut self.looked_up);
+            looked_up.clear();
+            looked_up.extend(
+                b.reports
+                    .iter()
+                    .map(|r| (self.ids.key(site, metric_code(r.metric) as u8, &r.report_id), None)),
+            );
+            for (key, at) in looked_up.iter_mut() {
+                *at = self.ids.get(*key);
+            }
+            let mut looked = looked_up.iter();
+            // One row per beacon (more only past a row's slots).
+            for reports in b.reports.chunks(rows::MAX_SLOTS) {
+                let mut row = NewRow {
+                    id: *self.next_row,
+                    beacon: b,
+                    site,
+                    page,
+                    blob: Vec::with_capacity(1 + 40 * reports.len()),
+                    slots: 0,
+                };
+                *self.next_row += 1;
+                for (r, &(key, stored)) in reports.iter().zip(&mut looked) {
+                    self.report(&mut row, r, key, stored, &mut inserted)?;
+                }
+                self.write_row(&row)?;
+            }
+            self.looked_up = looked_up;
+        }
+        Ok(Ok(inserted))
+    }
+
+    /// Adds `r` to `row`, or replaces the value of the report it re-reports.
+    /// `key` is its id's key, `stored` where `ids` has that key.
+    pub(super) fn report(
+        &mut self,
+        row: &mut NewRow,
+        r: &NewReport,
+        key: IdKey,
+        stored: Option<Location>,
+        inserted: &mut Inserted,
+    ) -> Result<(), StoreError> {
+        let metric = metric_code(r.metric) as u8;
+        if self.replace(row, key, stored, metric, r)? {
+            inserted.replaced += 1;
+            return Ok(());
+        }
+        let slot = Slot {
+            metric,
+            navigation_type: nav_code(r.navigation_type) as u8,
+            value: r.value,
+            delta: r.delta,
+            id: &r.report_id,
+        };
+        rows::push(&mut row.blob, &slot);
+        let at = Location {
+            row: row.id,
+            slot: row.slots as u8,
+        };
+        row.slots += 1;
+        self.pending.insert(key, at);
+        self.deltas.push(Delta::Add(row.place(r.metric), r.value));
+        inserted.new += 1;
+        Ok(())
+    }
+
+    /// If `r` re-reports a stored id, replaces that report's value (it
+    /// keeps its row: page, form factor and time, so its aggregate cells
+    /// stay the same) and says true. An id stored by this group is in
+    /// `pending` (newer than `stored`, which is from before the group).
+    pub(super) fn replace(
+        &mut self,
+        row: &mut NewRow,
+        key: IdKey,
+        stored: Option<Location>,
+        metric: u8,
+        r: &NewReport,
+    ) -> Result<bool, StoreError> {
+        let Some(at) = self.pending.get(&key).copied().or(stored) else {
+            return Ok(false);
+        };
+        let (place, old) = if at.row == row.id {
+            // An earlier report of the row being filled.
+            let Some(old) =
+                rows::replace_value(&mut row.blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
+            else {
+                return Ok(false);
+            };
+            (row.place(r.metric), old)
+        } else {
+            let stored: Option<(u32, u8, i64, Vec<u8>)> = self
+                .tx
+                .prepare_cached("SELECT page_id, form_factor, received_at, reports FROM beacons WHERE id = ?1")?
+                .query_row([at.row], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                .optional()?;
+            let Some((page, ff, received_at_ms, mut blob)) = stored else {
+                return Ok(false);
+            };
+            let Some(old) = rows::replace_value(&mut blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
+            else {
+                // Another id with the same key (a hash collision): `r` is new.
+                return Ok(false);
+            };
+            self.tx
+                .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
+                .execute(params![blob, at.row])?;
+            let place = Place {
+                site: row.site,
+                page,
+                metric: r.metric,
+                ff,
+                received_at_ms,
+            };
+            (place, old)
+        };
+        self.deltas.push(Delta::Remove(place, old));
+        self.deltas.push(Delta::Add(place, r.value));
+        Ok(true)
+    }
+
+    fn write_row(&mut self, row: &NewRow) -> Result<(), StoreError> {
+        if row.slots == 0 {
+            return Ok(()); // all its reports were re-reports
+        }
+        let b = row.beacon;
+        self.insert.execute(params![
+            row.id,
+            row.page,
+            ff_code(b.form_factor),
+            b.received_at_ms,
+            b.page_view_id,
+            b.session_id,
+            row.blob,
+        ])?;
+        Ok(())
+    }
+}
