@@ -74,13 +74,19 @@ pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server,
 /// waits for in-flight requests, stops the alert threads and commits all
 /// pending writes before returning.
 pub fn run(config: &Config) -> Result<(), StartupError> {
-    let store = Arc::new(Sqlite::open_in_dir(&config.data_dir, config.store_options())?);
-    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opened database");
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    // Before the metric store: alert tables that older collectors kept in
+    // its file move to the alerts' own file first.
     let alerts = Arc::new(Alerts::open(
         config.alerts.clone(),
-        store.path().to_owned(),
+        &config.data_dir,
         config.public_url.as_deref(),
     )?);
+    let store = Arc::new(Sqlite::open_in_dir(&config.data_dir, config.store_options())?);
+    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opened database");
     let mut state = state(config, store.clone());
     state.alerts = Some(alerts.clone());
     // Rate limiters forget idle clients once a minute.
@@ -107,7 +113,7 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
         // Dashboard links need the real address (port 0), so alerts start
         // once bound.
         alerts.set_public_url(&format!("http://{}", addrs[0]));
-        let started = StoreSource::new(store.clone()).and_then(|source| alerts.start(Box::new(source)));
+        let started = alerts.start(Box::new(StoreSource::new(store.clone())));
         match started {
             Ok(running) => running_alerts = Some(running),
             Err(e) => {

@@ -196,3 +196,35 @@ fn port_zero_prints_the_bound_port() {
     // The port really is ours.
     assert!(std::net::TcpStream::connect_timeout(&c.addr.parse().unwrap(), Duration::from_secs(2)).is_ok());
 }
+
+/// Finding 2: `[alerts] enabled = false` panicked at start-up (a tokio
+/// runtime dropped inside actix's).
+#[test]
+fn alerts_can_be_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitalsign.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[alerts]\nenabled = false\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let c = Collector::spawn(
+        {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["--config", &config]).env("RUST_LOG", "info");
+            cmd
+        },
+        dir.path(),
+    );
+    assert_eq!(c.beacon(&beacon_json(PAGE, "LCP", "l", 1234.0)).status, 204);
+    let rules = c.get("/v1/alerts/rules").json();
+    assert_eq!(rules["enabled"], false);
+    let log = c.log.clone();
+    let status = c.terminate();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(status.success() && !log.contains("panicked"), "{status}: {log}");
+}

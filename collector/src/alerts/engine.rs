@@ -588,7 +588,7 @@ mod tests {
         .unwrap();
         Engine {
             config: Arc::new(config),
-            store: Arc::new(AlertStore::open(dir.join("vitalsign.db")).unwrap()),
+            store: Arc::new(AlertStore::open(dir.join("alerts.db"), None).unwrap()),
             public_url: "http://rum.example".into(),
         }
     }

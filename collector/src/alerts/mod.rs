@@ -13,7 +13,7 @@
 //! - [`api`]: the HTTP routes.
 
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,6 +41,10 @@ use crate::time::now_ms;
 pub enum AlertError {
     #[error("cannot open the alert tables in {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "alert database {path} has schema version {found}, newer than this collector knows ({known}); upgrade the collector"
+    )]
+    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
     #[error("alert database error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -72,10 +76,12 @@ pub struct Running {
 }
 
 impl Alerts {
-    /// Opens (creating if needed) the alert tables in the database file.
-    /// `public_url`: the configured one, if any.
-    pub fn open(config: AlertsConfig, db_path: PathBuf, public_url: Option<&str>) -> Result<Alerts, AlertError> {
-        let store = AlertStore::open(db_path)?;
+    /// Opens (creating if needed) `alerts.db` in `data_dir`, moving over
+    /// the alert tables that older collectors kept in the metric store's
+    /// file. `public_url`: the configured one, if any.
+    pub fn open(config: AlertsConfig, data_dir: &Path, public_url: Option<&str>) -> Result<Alerts, AlertError> {
+        let legacy = data_dir.join(crate::store::DB_FILE_NAME);
+        let store = AlertStore::open(data_dir.join(store::FILE_NAME), Some(&legacy))?;
         let alerts = Alerts {
             config: Arc::new(config),
             store: Arc::new(store),

@@ -1,37 +1,45 @@
 //! [`AlertSource`] over the metric store: its aggregates (exact rating
 //! counts, sketch) and exact look-ups (p75, counts at or below a value).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use beacon::{FormFactor, MetricName};
 
 use super::evaluate::{AlertSource, PageStats, Period, SourceError};
-use super::AlertError;
 use crate::aggregate::Span;
 use crate::store::{AggregateKey, AggregateQuery, PageScope, Store, StoreFuture};
 use crate::time::Resolution;
 
 /// Reads the store from the evaluator thread: the store's futures run on
 /// tokio's blocking pool, so the thread drives them with a small runtime of
-/// its own.
+/// its own. The runtime is made at the first read, on the thread that
+/// reads: a source that is never used (alerts disabled) is dropped
+/// wherever it is, and a tokio runtime cannot be dropped inside another
+/// runtime's task.
 pub struct StoreSource {
     store: Arc<dyn Store>,
-    runtime: tokio::runtime::Runtime,
+    runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
 impl StoreSource {
-    pub fn new(store: Arc<dyn Store>) -> Result<StoreSource, AlertError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|source| AlertError::Thread {
-                name: "alerts-evaluator runtime".into(),
-                source,
-            })?;
-        Ok(StoreSource { store, runtime })
+    pub fn new(store: Arc<dyn Store>) -> StoreSource {
+        StoreSource {
+            store,
+            runtime: OnceLock::new(),
+        }
     }
 
     fn wait<T>(&self, f: StoreFuture<T>) -> Result<T, SourceError> {
-        self.runtime.block_on(f).map_err(|e| SourceError(e.to_string()))
+        let runtime = match self.runtime.get() {
+            Some(r) => r,
+            None => {
+                let built = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| SourceError(format!("cannot start the alert evaluator's runtime: {e}")))?;
+                self.runtime.get_or_init(|| built)
+            }
+        };
+        runtime.block_on(f).map_err(|e| SourceError(e.to_string()))
     }
 }
 
@@ -134,7 +142,7 @@ mod tests {
     fn decisions_from_the_real_store_match_the_reports() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(Sqlite::open_in_dir(dir.path(), SqliteOptions::default()).unwrap());
-        let source = StoreSource::new(store.clone()).unwrap();
+        let source = StoreSource::new(store.clone());
         let now = now_ms();
         let mut rng = Rng::new(3);
         let page = "https://shop.example/cart";
@@ -163,10 +171,7 @@ mod tests {
                 received_at_ms: now,
             })
             .collect();
-        source
-            .runtime
-            .block_on(store.insert(NewBeacon::group(reports)))
-            .unwrap();
+        source.wait(store.insert(NewBeacon::group(reports))).unwrap();
         let period = Period::window(3_600_000, now);
         let pages = source.pages(None, MetricName::Lcp, None, period, 75.0).unwrap();
         assert_eq!(pages.len(), 1);

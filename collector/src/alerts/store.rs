@@ -1,6 +1,8 @@
-//! Alert state, history, silences and the notification outbox, in their own
-//! tables of the collector's SQLite file (through a connection of their
-//! own, so the metric store's writer is never waited on).
+//! Alert state, history, silences and the notification outbox, in a SQLite
+//! file of their own (`alerts.db` beside the metric store's file), with its
+//! own schema version. The metric store is the only writer of its file: a
+//! second writer there made the metric writer's transactions fail with
+//! "database is locked" whenever an evaluation committed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,17 @@ use super::evaluate::Observation;
 use super::state::{Machine, State};
 use super::AlertError;
 
+/// The file's name in the data directory.
+pub const FILE_NAME: &str = "alerts.db";
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// The tables, in the order the legacy import copies them.
+const TABLES: [&str; 4] = ["alert_series", "alert_events", "alert_silences", "alert_outbox"];
+
+/// Version 1. Before it, the same tables lived in the metric store's file
+/// (see [`import_legacy`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alert_series (
     id INTEGER PRIMARY KEY,
@@ -342,21 +355,95 @@ fn silence_from_row(r: &Row) -> rusqlite::Result<Silence> {
     })
 }
 
+/// Creates the schema in a new file (importing legacy tables), or checks
+/// that an existing one is not newer than this code.
+fn migrate(conn: &mut Connection, path: &Path, legacy: Option<&Path>) -> Result<(), AlertError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(AlertError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // ATTACH is not allowed inside a transaction: attach first.
+    let legacy = legacy.filter(|p| p.is_file());
+    if let Some(legacy) = legacy {
+        let uri = format!("file:{}?mode=ro", legacy.display());
+        conn.execute("ATTACH DATABASE ?1 AS legacy", [uri])?;
+    }
+    let result = (|| -> Result<usize, AlertError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        let imported = if legacy.is_some() { import_legacy(&tx)? } else { 0 };
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(imported)
+    })();
+    if legacy.is_some() {
+        let _ = conn.execute("DETACH DATABASE legacy", []);
+    }
+    let imported = result?;
+    if imported > 0 {
+        tracing::info!(
+            rows = imported,
+            from = %legacy.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            "moved alert state into its own file"
+        );
+    }
+    Ok(())
+}
+
+/// Copies the alert tables of the attached `legacy` database (same
+/// columns: those versions created them with this schema) into `main`;
+/// the number of rows copied.
+fn import_legacy(tx: &Connection) -> Result<usize, AlertError> {
+    let mut rows = 0;
+    for table in TABLES {
+        let present: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM legacy.sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if !present {
+            continue;
+        }
+        let columns: Vec<String> = tx
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'legacy')"))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let list = columns.join(", ");
+        rows += tx.execute(
+            &format!("INSERT INTO main.{table} ({list}) SELECT {list} FROM legacy.{table}"),
+            [],
+        )?;
+    }
+    Ok(rows)
+}
+
 impl AlertStore {
-    /// Opens the database file (the metric store's) and creates the alert
-    /// tables if missing.
-    pub fn open(path: impl Into<PathBuf>) -> Result<AlertStore, AlertError> {
+    /// Opens (creating if needed) the alert database at `path` and brings
+    /// its schema up to date. `legacy`: the metric store's file, whose alert
+    /// tables (where collectors before schema version 1 kept them) are
+    /// copied over once, when this file is created.
+    pub fn open(path: impl Into<PathBuf>, legacy: Option<&Path>) -> Result<AlertStore, AlertError> {
         let path = path.into();
         let open_err = |source| AlertError::Open {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(open_err)?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        // A rollback journal, not WAL: one connection uses this file, and
+        // without WAL's shared-memory file it can still be opened and read
+        // when the disk is full.
+        conn.pragma_update_and_check(None, "journal_mode", "DELETE", |_| Ok(()))
             .map_err(open_err)?;
-        // The metric store's writer commits often; wait for it, don't fail.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&mut conn, &path, legacy)?;
         Ok(AlertStore {
             conn: Mutex::new(conn),
             path,
@@ -516,15 +603,17 @@ impl AlertStore {
         comment: &str,
         now_ms: i64,
     ) -> Result<Silence, AlertError> {
-        let conn = self.conn();
         let json = serde_json::to_string(matchers).expect("a map of strings serialises");
-        conn.execute(
-            "INSERT INTO alert_silences (matchers, starts_ms, ends_ms, created_by, comment, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![json, starts_ms, ends_ms, created_by, comment, now_ms],
-        )?;
+        let id = self.write(|tx| {
+            tx.0.execute(
+                "INSERT INTO alert_silences (matchers, starts_ms, ends_ms, created_by, comment, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![json, starts_ms, ends_ms, created_by, comment, now_ms],
+            )?;
+            Ok(tx.0.last_insert_rowid())
+        })?;
         Ok(Silence {
-            id: conn.last_insert_rowid(),
+            id,
             matchers: matchers.clone(),
             starts_ms,
             ends_ms,
@@ -547,12 +636,15 @@ impl AlertStore {
 
     /// Ends a silence now; `None` if there is no such silence.
     pub fn expire_silence(&self, id: i64, now_ms: i64) -> Result<Option<Silence>, AlertError> {
-        let conn = self.conn();
-        conn.execute(
-            "UPDATE alert_silences SET ends_ms = MIN(ends_ms, ?2) WHERE id = ?1",
-            params![id, now_ms],
-        )?;
-        let row = conn
+        self.write(|tx| {
+            tx.0.execute(
+                "UPDATE alert_silences SET ends_ms = MIN(ends_ms, ?2) WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+            Ok(())
+        })?;
+        let row = self
+            .conn()
             .query_row(
                 "SELECT id, matchers, starts_ms, ends_ms, created_by, comment, created_ms
                  FROM alert_silences WHERE id = ?1",
@@ -620,7 +712,6 @@ impl AlertStore {
         outcome: AttemptRecord<'_>,
         now_ms: i64,
     ) -> Result<(), AlertError> {
-        let conn = self.conn();
         let (delivery, next, error, status) = match outcome {
             AttemptRecord::Sent { http_status } => ("sent", None, None, Some(http_status)),
             AttemptRecord::Retry {
@@ -630,14 +721,16 @@ impl AlertStore {
             } => ("pending", Some(next_attempt_ms), Some(error), http_status),
             AttemptRecord::Dead { error, http_status } => ("dead", None, Some(error), http_status),
         };
-        conn.execute(
-            "UPDATE alert_outbox SET attempts = ?2, delivery = ?3,
-                    next_attempt_ms = COALESCE(?4, next_attempt_ms), last_error = ?5,
-                    last_http_status = ?6, done_ms = CASE WHEN ?3 = 'pending' THEN NULL ELSE ?7 END
-             WHERE id = ?1",
-            params![id, attempts, delivery, next, error, status.map(i64::from), now_ms],
-        )?;
-        Ok(())
+        self.write(|tx| {
+            tx.0.execute(
+                "UPDATE alert_outbox SET attempts = ?2, delivery = ?3,
+                        next_attempt_ms = COALESCE(?4, next_attempt_ms), last_error = ?5,
+                        last_http_status = ?6, done_ms = CASE WHEN ?3 = 'pending' THEN NULL ELSE ?7 END
+                 WHERE id = ?1",
+                params![id, attempts, delivery, next, error, status.map(i64::from), now_ms],
+            )?;
+            Ok(())
+        })
     }
 
     /// How many series are in each state (states without any left out).
@@ -653,15 +746,15 @@ impl AlertStore {
     /// Dead-letters the pending notifications of receivers no longer
     /// configured (nothing would ever send them); returns how many.
     pub fn abandon_unknown_receivers(&self, known: &[String], now_ms: i64) -> Result<usize, AlertError> {
-        let conn = self.conn();
         let list = serde_json::to_string(known).expect("strings serialise");
-        let n = conn.execute(
-            "UPDATE alert_outbox SET delivery = 'dead', done_ms = ?2,
-                    last_error = 'the receiver is no longer configured'
-             WHERE delivery = 'pending' AND receiver NOT IN (SELECT value FROM json_each(?1))",
-            params![list, now_ms],
-        )?;
-        Ok(n)
+        self.write(|tx| {
+            Ok(tx.0.execute(
+                "UPDATE alert_outbox SET delivery = 'dead', done_ms = ?2,
+                        last_error = 'the receiver is no longer configured'
+                 WHERE delivery = 'pending' AND receiver NOT IN (SELECT value FROM json_each(?1))",
+                params![list, now_ms],
+            )?)
+        })
     }
 
     pub fn delivery_stats(&self) -> Result<Vec<DeliveryStats>, AlertError> {
@@ -920,7 +1013,7 @@ mod tests {
     #[test]
     fn series_events_acks_and_outbox_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = AlertStore::open(dir.path().join("a.db")).unwrap();
+        let store = AlertStore::open(dir.path().join("a.db"), None).unwrap();
         let mut m = Machine::new(1000);
         m.state = State::Firing;
         m.fired_at_ms = Some(1000);
@@ -938,7 +1031,7 @@ mod tests {
             .unwrap();
         drop(store);
         // Reopened: everything is still there.
-        let store = AlertStore::open(dir.path().join("a.db")).unwrap();
+        let store = AlertStore::open(dir.path().join("a.db"), None).unwrap();
         let s = store.series(id).unwrap().unwrap();
         assert_eq!(
             (s.key.clone(), s.machine.clone(), s.value, s.count),
@@ -1043,5 +1136,50 @@ mod tests {
         assert!(store.prune(1_000_000).unwrap() > 0);
         assert_eq!(store.series(id).unwrap(), None);
         assert!(store.delivery_stats().unwrap().is_empty());
+    }
+
+    /// Alert state that an older collector kept in the metric store's file
+    /// moves into `alerts.db` once; a newer schema is refused.
+    #[test]
+    fn legacy_alert_tables_are_imported_once_and_newer_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join("vitalsign.db");
+        {
+            let old = Connection::open(&legacy).unwrap();
+            old.pragma_update(None, "journal_mode", "WAL").unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute(
+                "INSERT INTO alert_silences (matchers, starts_ms, ends_ms, created_by, comment, created_ms)
+                 VALUES ('{\"site\":\"a.example\"}', 0, 9000000000000, 'carol', 'deploying', 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let path = dir.path().join(FILE_NAME);
+        let store = AlertStore::open(&path, Some(&legacy)).unwrap();
+        let silences = store.silences(1).unwrap();
+        assert_eq!(silences.len(), 1);
+        assert_eq!(
+            (silences[0].created_by.as_str(), silences[0].comment.as_str()),
+            ("carol", "deploying")
+        );
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(store);
+        // Opened again: not imported a second time.
+        let store = AlertStore::open(&path, Some(&legacy)).unwrap();
+        assert_eq!(store.silences(1).unwrap().len(), 1);
+        store
+            .conn()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        let err = AlertStore::open(&path, Some(&legacy))
+            .err()
+            .expect("newer schema refused");
+        assert!(err.to_string().contains("newer than this collector knows"), "{err}");
     }
 }

@@ -62,7 +62,7 @@ use self::checkpoint::{start_checkpointer, CheckpointClock};
 use self::export::run_export;
 use self::read::{read_aggregates, read_count_at_or_below, ExactKey};
 use self::retention::retention_bounds;
-use self::schema::{migrate, open_connection, Role};
+use self::schema::{drop_moved_alert_tables, migrate, open_connection, Role};
 use self::startup::{load_aggregates, load_values, scan_beacons};
 use self::writer::Writer;
 use crate::aggregate::Span;
@@ -192,6 +192,7 @@ impl Sqlite {
         let path = path.into();
         let mut conn = open_connection(&path, Role::Writer { fsync: options.fsync })?;
         migrate(&mut conn, &path)?;
+        drop_moved_alert_tables(&mut conn, &path)?;
 
         let started = Instant::now();
         let catalog = load_catalog(&conn)?;

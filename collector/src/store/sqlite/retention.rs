@@ -3,15 +3,16 @@
 
 use rusqlite::params;
 
-use super::schema::{MAINTENANCE_CACHE_KIB, WRITER_CACHE_KIB};
+use super::schema::{write_tx, MAINTENANCE_CACHE_KIB, WRITER_CACHE_KIB};
 use super::writer::Writer;
 use crate::store::ids::Location;
-use crate::store::rows::{self};
+use crate::store::rows;
 use crate::store::{StoreError, HOURLY_DAYS};
 use crate::time::{Resolution, DAY_MS};
 
 /// Raw reports deleted per retention step, between write groups.
 const RETENTION_CHUNK: usize = 5_000;
+
 /// `(cutoff, hour horizon)`: reports received before `cutoff` are past the
 /// retention; hourly cells are kept from the horizon on.
 pub(super) fn retention_bounds(now: i64, retention_days: u32) -> (i64, i64) {
@@ -32,15 +33,17 @@ impl Writer {
             state.cells.prune(Resolution::Day.bucket(cutoff), horizon);
             state.values.prune(Resolution::Day.bucket(cutoff));
         }
-        self.conn.execute(
+        let tx = write_tx(&mut self.conn)?;
+        tx.execute(
             "DELETE FROM aggregates WHERE (resolution = 1 AND bucket < ?1)
                 OR (resolution = 0 AND bucket < ?2)",
             params![Resolution::Day.bucket(cutoff), Resolution::Hour.bucket(horizon)],
         )?;
-        self.conn.execute(
+        tx.execute(
             "DELETE FROM exact_values WHERE day < ?1",
             params![Resolution::Day.bucket(cutoff)],
         )?;
+        tx.commit()?;
         self.retention = Some(cutoff);
         Ok(())
     }
@@ -73,7 +76,7 @@ impl Writer {
                 .copied()
                 .collect()
         };
-        let tx = self.conn.transaction()?;
+        let tx = write_tx(&mut self.conn)?;
         {
             let mut delete = tx.prepare("DELETE FROM pages WHERE id = ?1")?;
             for &p in &pages {
@@ -110,7 +113,7 @@ impl Writer {
     /// Deletes one chunk of beacon rows received before `cutoff`, and
     /// their report ids; the number of rows deleted.
     fn delete_old_rows(&mut self, cutoff: i64) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = write_tx(&mut self.conn)?;
         let gone: Vec<(i64, u32, Vec<u8>)> = tx
             .prepare(
                 "DELETE FROM beacons WHERE id IN

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use beacon::{MetricName, NavigationType};
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::store::rows::{self, Slot};
 use crate::store::StoreError;
@@ -188,8 +188,17 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, Sto
     Ok(conn)
 }
 
+/// A write transaction that takes the write lock when it begins
+/// (`BEGIN IMMEDIATE`). A deferred one reads first and upgrades at its
+/// first write, and SQLite fails that upgrade at once, without the busy
+/// timeout, when another connection wrote meanwhile: every write here
+/// begins this way.
+pub(super) fn write_tx(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = write_tx(conn)?;
     let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -207,6 +216,36 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Drops the alert tables that collectors before the alerts' own file kept
+/// in this one, once `alerts.db` beside it has taken them over (the
+/// collector opens the alerts first). Until then they stay, unused.
+pub(super) fn drop_moved_alert_tables(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    const TABLES: [&str; 4] = ["alert_series", "alert_events", "alert_silences", "alert_outbox"];
+    let present: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'alert_series'",
+        [],
+        |r| r.get(0),
+    )?;
+    let Some(alerts) = path.parent().map(|d| d.join(crate::alerts::store::FILE_NAME)) else {
+        return Ok(());
+    };
+    if !present || !alerts.is_file() {
+        return Ok(());
+    }
+    let moved = Connection::open_with_flags(&alerts, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|a| a.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)))
+        .is_ok_and(|v| v >= 1);
+    if moved {
+        let tx = write_tx(conn)?;
+        for t in TABLES {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {t};"))?;
+        }
+        tx.commit()?;
+        tracing::info!(path = %path.display(), "dropped the alert tables now kept in {}", alerts.display());
+    }
     Ok(())
 }
 

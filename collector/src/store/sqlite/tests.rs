@@ -847,3 +847,35 @@ fn a_value_replaced_within_its_bin_changes_the_exact_p75() {
     assert_eq!(p75(&store), (Some(1001.0), Some(1001.0)));
     store.close().unwrap();
 }
+
+/// The alert tables that older collectors kept in this file are dropped
+/// once `alerts.db` has taken them over, and kept until then.
+#[test]
+fn moved_alert_tables_are_dropped_only_once_alerts_db_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    let tables = |path: &std::path::Path| -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'alert\\_%' ESCAPE '\\'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    Sqlite::open(&path, options()).unwrap().close().unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE alert_series (id INTEGER PRIMARY KEY); CREATE TABLE alert_events (id INTEGER);
+             CREATE TABLE alert_silences (id INTEGER); CREATE TABLE alert_outbox (id INTEGER);",
+        )
+        .unwrap();
+    Sqlite::open(&path, options()).unwrap().close().unwrap();
+    assert_eq!(tables(&path), 4, "no alerts.db yet: kept");
+    let alerts = dir.path().join(crate::alerts::store::FILE_NAME);
+    crate::alerts::AlertStore::open(&alerts, Some(&path)).unwrap();
+    Sqlite::open(&path, options()).unwrap().close().unwrap();
+    assert_eq!(tables(&path), 0, "alerts.db has them: dropped");
+}

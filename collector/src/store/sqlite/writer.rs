@@ -13,7 +13,7 @@ use super::catalog::{page_id, site_id, Catalog, NewIds};
 use super::checkpoint::{
     checkpoint, CheckpointClock, WRITER_CHECKPOINT_EVERY, WRITER_CHECKPOINT_LATEST, WRITER_CHECKPOINT_WINDOW,
 };
-use super::schema::{metric_code, nav_code, resolution_code, MAINTENANCE_CACHE_KIB};
+use super::schema::{metric_code, nav_code, resolution_code, write_tx, MAINTENANCE_CACHE_KIB};
 use super::{Insert, Shared, SqliteOptions};
 use crate::store::cells::{ff_code, Place};
 use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
@@ -127,7 +127,7 @@ impl Writer {
         let started = Instant::now();
         let mut timings = [Duration::ZERO; 3];
         let committed = (|| -> Result<(), StoreError> {
-            let tx = self.conn.transaction()?;
+            let tx = write_tx(&mut self.conn)?;
             {
                 let state = shared.state.read().expect("state lock poisoned");
                 // Prepared once per group: the statement cache's look-up
@@ -257,7 +257,7 @@ impl Writer {
         changed_days.sort_unstable_by_key(|&(page, metric, day, _)| (day, page, metric_code(metric)));
         // Called once, at the end: no need to shrink the cache again.
         self.conn.pragma_update(None, "cache_size", -MAINTENANCE_CACHE_KIB)?;
-        let tx = self.conn.transaction()?;
+        let tx = write_tx(&mut self.conn)?;
         {
             let mut upsert =
                 tx.prepare("INSERT OR REPLACE INTO exact_values (page_id, metric, day, data) VALUES (?1, ?2, ?3, ?4)")?;
