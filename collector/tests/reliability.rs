@@ -130,7 +130,7 @@ fn re_reports_are_stored_while_alerts_flip_every_second() {
                     let cls_id = format!("cls-{t}-{view}-{generation}");
                     let inp_id = format!("inp-{t}-{view}-{generation}");
                     let step = (round % 20) as f64;
-                    let (cls, inp) = if (round / 3) % 2 == 0 {
+                    let (cls, inp) = if (round / 3).is_multiple_of(2) {
                         (0.01 * (step + 1.0), 40.0 + step)
                     } else {
                         (0.3 + 0.01 * step, 600.0 + step)
