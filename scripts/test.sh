@@ -8,6 +8,10 @@ scripts/setup.sh --test
 
 step() { printf '\n\033[1m== %s\033[0m (at %ss)\n' "$*" "$SECONDS"; }
 
+step "lint (cargo fmt --check, cargo clippy -D warnings)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
 step "native tests (cargo test --workspace)"
 cargo test --workspace
 
