@@ -20,6 +20,12 @@ pub const DEFAULT_RATE_PER_IP: u32 = 100;
 pub const DEFAULT_BURST_PER_IP: u32 = 1_000;
 pub const DEFAULT_RATE_PER_SITE: u32 = 0;
 pub const DEFAULT_QUEUE_LEN: usize = 4_096;
+/// Distinct page keys of all sites together: each costs memory (about
+/// 2.7 KB with a month of data, see `docs/benchmarks.md`), and the
+/// per-site cap times the site cap would allow gigabytes.
+pub const DEFAULT_MAX_PAGES: u32 = 100_000;
+/// Longest a beacon body may take to arrive, once its headers have.
+pub const DEFAULT_BODY_TIMEOUT_MS: i64 = 10_000;
 
 /// User-Agent substrings (case-insensitive) of crawlers and lab tools whose
 /// beacons are dropped: their timings are not real users'.
@@ -84,6 +90,11 @@ pub struct Cli {
     #[arg(long, env = "VITALSIGN_MAX_PAGES_PER_SITE", value_name = "N")]
     pub max_pages_per_site: Option<u32>,
 
+    /// Distinct page keys of all sites together; past it, new pages of any
+    /// site count under its "(other)" page [default: 100000]
+    #[arg(long, env = "VITALSIGN_MAX_PAGES", value_name = "N")]
+    pub max_pages: Option<u32>,
+
     /// Distinct sites accepted when no [[sites]] are configured; 0: no
     /// limit [default: 1000]
     #[arg(long, env = "VITALSIGN_MAX_SITES", value_name = "N")]
@@ -92,6 +103,11 @@ pub struct Cli {
     /// Largest beacon body, after gzip inflation [default: 65536]
     #[arg(long, env = "VITALSIGN_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+
+    /// Longest a beacon body may take to arrive once the headers have
+    /// (a client trickling it gets 408), e.g. 10s [default: 10s]
+    #[arg(long, env = "VITALSIGN_BODY_TIMEOUT", value_name = "DURATION")]
+    pub body_timeout: Option<String>,
 
     /// Most metric reports in one beacon, at most 256 [default: 256]
     #[arg(long, env = "VITALSIGN_MAX_METRICS", value_name = "N")]
@@ -169,6 +185,7 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     pub retention_days: Option<u32>,
     pub max_pages_per_site: Option<u32>,
+    pub max_pages: Option<u32>,
     pub max_sites: Option<u32>,
     pub queue_len: Option<usize>,
     #[serde(default)]
@@ -193,6 +210,7 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct FileLimits {
     pub max_body_bytes: Option<usize>,
+    pub body_timeout: Option<String>,
     pub max_metrics: Option<usize>,
     pub rate_per_ip: Option<u32>,
     pub burst_per_ip: Option<u32>,
@@ -240,6 +258,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    pub body_timeout: std::time::Duration,
     pub max_metrics: usize,
     /// Beacons per second; 0: no limit.
     pub rate_per_ip: u32,
@@ -268,6 +287,7 @@ pub struct Config {
     pub workers: usize,
     pub retention_days: u32,
     pub max_pages_per_site: u32,
+    pub max_pages: u32,
     pub max_sites: u32,
     pub queue_len: usize,
     pub limits: Limits,
@@ -335,7 +355,19 @@ impl Config {
             .workers
             .or(file.workers)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let body_timeout = match cli.body_timeout.as_deref().or(l.body_timeout.as_deref()) {
+            None => DEFAULT_BODY_TIMEOUT_MS,
+            Some(text) => crate::alerts::rule::parse_duration(text)
+                .filter(|ms| (100..=600_000).contains(ms))
+                .ok_or_else(|| {
+                    invalid(
+                        "limits.body_timeout",
+                        format!("{text:?} is not a duration from 100ms to 10m (like \"10s\")"),
+                    )
+                })?,
+        };
         let limits = Limits {
+            body_timeout: std::time::Duration::from_millis(body_timeout as u64),
             max_body_bytes: cli
                 .max_body_bytes
                 .or(l.max_body_bytes)
@@ -424,6 +456,7 @@ impl Config {
                 .max_pages_per_site
                 .or(file.max_pages_per_site)
                 .unwrap_or(DEFAULT_MAX_PAGES_PER_SITE),
+            max_pages: cli.max_pages.or(file.max_pages).unwrap_or(DEFAULT_MAX_PAGES),
             max_sites: cli.max_sites.or(file.max_sites).unwrap_or(DEFAULT_MAX_SITES),
             queue_len: cli.queue_len.or(file.queue_len).unwrap_or(DEFAULT_QUEUE_LEN),
             limits,
@@ -503,6 +536,7 @@ impl Config {
             queue_len: self.queue_len,
             retention_days: self.retention_days,
             max_pages_per_site: self.max_pages_per_site,
+            max_pages: self.max_pages,
             max_sites: if self.sites.is_empty() { self.max_sites } else { 0 },
             fsync: self.fsync,
             ..Default::default()

@@ -32,6 +32,8 @@ use crate::validate;
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub max_body_bytes: usize,
+    /// Longest a body may take to arrive once the headers have.
+    pub body_timeout: std::time::Duration,
     pub max_metrics: usize,
     /// Configured sites to their allowed origins and API keys; empty: every
     /// site and origin is accepted.
@@ -54,6 +56,7 @@ impl Policy {
     pub fn from_config(c: &Config) -> Policy {
         Policy {
             max_body_bytes: c.limits.max_body_bytes,
+            body_timeout: c.limits.body_timeout,
             max_metrics: c.limits.max_metrics,
             sites: c
                 .sites
@@ -155,14 +158,22 @@ impl From<validate::Invalid> for ApiError {
     }
 }
 
+/// `Retry-After` while the store is starting: loading takes seconds.
+const STARTING_RETRY_SECS: u64 = 2;
+/// `Retry-After` while the disk is full: an operator has to act.
+const DISK_FULL_RETRY_SECS: u64 = 30;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        let unavailable = |reason, retry_after| {
+            let mut a = ApiError::rejected(reason, format!("try again later: {e}"));
+            a.retry_after = Some(retry_after);
+            a
+        };
         match e {
-            StoreError::Closed | StoreError::Overloaded => {
-                let mut a = ApiError::rejected(Reason::Overloaded, format!("try again later: {e}"));
-                a.retry_after = Some(1);
-                a
-            }
+            StoreError::Closed | StoreError::Overloaded => unavailable(Reason::Overloaded, 1),
+            StoreError::Starting(_) => unavailable(Reason::Starting, STARTING_RETRY_SECS),
+            StoreError::DiskFull(_) => unavailable(Reason::DiskFull, DISK_FULL_RETRY_SECS),
             StoreError::TooManySites { .. } => ApiError::rejected(Reason::TooManySites, e.to_string()),
             e => {
                 tracing::error!(error = %e, "store failed");
@@ -324,6 +335,25 @@ fn too_large(limit: usize, inflated: bool) -> ApiError {
     ApiError::rejected(Reason::BodyTooLarge, format!("beacon body {what} {limit} bytes"))
 }
 
+/// Reads the body within `deadline` (a body trickling in a byte at a
+/// time would hold the connection, and delay shutdown, for as long as
+/// the client likes: a per-read idle timeout does not bound that), else
+/// 408 `body_timeout`.
+async fn read_body_within(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<web::Bytes, ApiError> {
+    match actix_web::rt::time::timeout(deadline, read_body(req, payload, limit)).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError::rejected(
+            Reason::BodyTimeout,
+            format!("the body did not arrive within {} ms", deadline.as_millis()),
+        )),
+    }
+}
+
 /// Reads the body, refusing more than `limit` bytes without buffering them.
 /// A body that arrives in one chunk (the usual beacon) is that chunk, a
 /// view into the connection's read buffer: no copy, and no allocation of a
@@ -416,7 +446,13 @@ async fn post_beacon(req: HttpRequest, payload: web::Payload, state: web::Data<A
             let reason = e.reason.unwrap_or(Reason::StoreFailed);
             state.metrics.rejected(reason);
             tracing::debug!(reason = reason.as_str(), error = %e.message, field = ?e.field, "rejected beacon");
-            e.error_response()
+            let mut resp = e.error_response();
+            if reason == Reason::BodyTimeout {
+                // The rest of the body is not waited for.
+                resp.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
+            resp
         }
     };
     cors_headers(&req, &state.policy, &mut resp);
@@ -442,7 +478,7 @@ async fn accept_beacon(req: &HttpRequest, payload: web::Payload, state: &AppStat
     // may be a view into the connection's read buffer, which can then be
     // reused for the next request.
     let accepted = {
-        let raw = read_body(req, payload, policy.max_body_bytes).await?;
+        let raw = read_body_within(req, payload, policy.max_body_bytes, policy.body_timeout).await?;
         let body: std::borrow::Cow<[u8]> = if gzip {
             ingest::gunzip(&raw, policy.max_body_bytes)
                 .map_err(|e| match e {
@@ -479,7 +515,7 @@ async fn accept_beacon(req: &HttpRequest, payload: web::Payload, state: &AppStat
     })?;
     let unknown = accepted.unknown_fields;
     let inserted = state.store.insert(vec![accepted.beacon]).await?;
-    state.metrics.accepted(inserted.new, inserted.replaced, unknown);
+    state.metrics.accepted(inserted, unknown);
     Ok(())
 }
 
@@ -840,7 +876,13 @@ async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
                 spans: vec![w.span],
                 exact_p75: true,
             })
-            .await?;
+            .await;
+        // While the store loads: the counters and health, without the
+        // per-site gauges.
+        let aggregates = match aggregates {
+            Err(StoreError::Starting(_)) => break,
+            other => other?,
+        };
         gauges.extend(aggregates.into_iter().filter_map(|a| {
             Some(SiteGauge {
                 count: a.count(),
@@ -871,20 +913,25 @@ async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// Ready while the store accepts writes and its queue is not full.
+/// Ready while the store has loaded, takes writes (the disk is not full)
+/// and its queue is not full; else 503 with the reason and `Retry-After`.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let s = state.store.status();
-    if !s.accepting {
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not ready", "reason": "store closed"}));
+    match s.ready() {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(r#"{"status":"ready"}"#),
+        Err(reason) => {
+            let retry_after = if s.disk_full.is_some() {
+                DISK_FULL_RETRY_SECS
+            } else {
+                STARTING_RETRY_SECS
+            };
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+                .json(serde_json::json!({"status": "not ready", "reason": reason}))
+        }
     }
-    if s.queue_depth >= s.queue_capacity {
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not ready", "reason": "write queue full"}));
-    }
-    HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(r#"{"status":"ready"}"#)
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ mod tests {
     fn limits(rate_per_ip: u32, burst_per_ip: u32) -> Limits {
         Limits {
             max_body_bytes: 65536,
+            body_timeout: std::time::Duration::from_secs(10),
             max_metrics: 256,
             rate_per_ip,
             burst_per_ip,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::reason::Reason;
-use crate::store::StoreStatus;
+use crate::store::{Inserted, StoreStatus};
 
 /// The routes request latency is reported for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +106,7 @@ pub struct Metrics {
     beacons_accepted: AtomicU64,
     reports_new: AtomicU64,
     reports_replaced: AtomicU64,
+    reports_deferred: AtomicU64,
     unknown_fields: AtomicU64,
     rejected: [AtomicU64; 32],
     latency: [Histogram; Route::ALL.len()],
@@ -121,10 +122,15 @@ impl Metrics {
         Metrics::default()
     }
 
-    pub fn accepted(&self, new: u32, replaced: u32, unknown_fields: u32) {
+    pub fn accepted(&self, inserted: Inserted, unknown_fields: u32) {
         self.beacons_accepted.fetch_add(1, Ordering::Relaxed);
-        self.reports_new.fetch_add(new as u64, Ordering::Relaxed);
-        self.reports_replaced.fetch_add(replaced as u64, Ordering::Relaxed);
+        self.reports_new.fetch_add(inserted.new as u64, Ordering::Relaxed);
+        self.reports_replaced
+            .fetch_add(inserted.replaced as u64, Ordering::Relaxed);
+        if inserted.deferred > 0 {
+            self.reports_deferred
+                .fetch_add(inserted.deferred as u64, Ordering::Relaxed);
+        }
         if unknown_fields > 0 {
             self.unknown_fields.fetch_add(unknown_fields as u64, Ordering::Relaxed);
         }
@@ -164,6 +170,11 @@ impl Metrics {
             "vitalsign_reports_replaced_total",
             "Metric reports that replaced the value of an id already stored.",
             load(&self.reports_replaced),
+        );
+        counter(
+            "vitalsign_reports_deferred_total",
+            "Metric reports received while the store was loading: stored in its intake, then written (deduplicated) once loaded.",
+            load(&self.reports_deferred),
         );
         counter(
             "vitalsign_unknown_fields_total",
@@ -226,8 +237,13 @@ impl Metrics {
         );
         gauge(
             "vitalsign_ready",
-            "1 while the collector accepts beacons.",
-            store.accepting as u64,
+            "1 while /readyz says ready: the store has loaded, takes writes, and its queue is not full.",
+            store.ready().is_ok() as u64,
+        );
+        gauge(
+            "vitalsign_store_disk_full",
+            "1 while writes fail for lack of disk space (beacons get 503 disk_full).",
+            store.disk_full.is_some() as u64,
         );
         let _ = writeln!(
             out,
@@ -275,7 +291,14 @@ mod tests {
     #[test]
     fn renders_counters_histograms_and_gauges() {
         let m = Metrics::new();
-        m.accepted(3, 1, 2);
+        m.accepted(
+            Inserted {
+                new: 3,
+                replaced: 1,
+                deferred: 0,
+            },
+            2,
+        );
         m.rejected(Reason::Bot);
         m.rejected(Reason::Bot);
         m.observe(Route::Beacon, Duration::from_micros(700));
@@ -286,6 +309,8 @@ mod tests {
                 queue_depth: 2,
                 queue_capacity: 10,
                 accepting: true,
+                phase: crate::store::StorePhase::Ready,
+                disk_full: None,
             },
             &[SiteGauge {
                 site: "a\"b".into(),

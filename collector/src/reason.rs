@@ -73,8 +73,14 @@ reasons! {
         "Over the per-site rate limit.";
     Bot = "bot", NO_CONTENT,
         "A known bot User-Agent: answered 204 and dropped.";
+    BodyTimeout = "body_timeout", REQUEST_TIMEOUT,
+        "The body did not arrive within `body_timeout` (a client trickling it).";
     Overloaded = "overloaded", SERVICE_UNAVAILABLE,
         "The write queue is full, or the collector is shutting down.";
+    Starting = "starting", SERVICE_UNAVAILABLE,
+        "The store is still opening (migrating its schema); `Retry-After`.";
+    DiskFull = "disk_full", SERVICE_UNAVAILABLE,
+        "No space left on the data directory's disk: nothing was stored; `Retry-After`.";
     StoreFailed = "store_failed", INTERNAL_SERVER_ERROR,
         "The database failed to commit.";
 }

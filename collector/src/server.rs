@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::HttpServer;
@@ -45,9 +45,10 @@ pub fn state(config: &Config, store: Arc<dyn Store>) -> AppState {
     }
 }
 
-/// Binds `config.listen` and returns the (not yet polled) server with the
-/// addresses actually bound (the real port when asked for port 0).
-/// Must be called inside an actix system.
+/// Binds `config.listen` (or takes the listening socket a supervisor
+/// passed, see [`inherited_listener`]) and returns the (not yet polled)
+/// server with the addresses actually bound (the real port when asked for
+/// port 0). Must be called inside an actix system.
 pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), StartupError> {
     let (www_dir, agent_dir) = (config.www_dir.clone(), config.agent_dir.clone());
     // Warn about missing static directories once, not once per worker.
@@ -56,23 +57,67 @@ pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server,
             tracing::warn!(dir = %dir.display(), "{what} directory not found, not serving it");
         }
     }
+    let body_timeout = state.policy.body_timeout;
     let server = HttpServer::new(move || http::app(state.clone(), www_dir.clone(), agent_dir.clone()))
         .workers(config.workers)
         .backlog(4096)
-        .shutdown_timeout(30)
-        .bind(&config.listen)
-        .map_err(|source| StartupError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+        // Requests in flight finish within the body timeout (a trickling
+        // body is cut then), and the answer takes a moment more.
+        .shutdown_timeout(body_timeout.as_secs() + 5);
+    let bind_err = |source| StartupError::Bind {
+        addr: config.listen.clone(),
+        source,
+    };
+    let server = match inherited_listener().map_err(bind_err)? {
+        Some(listener) => {
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving on the socket passed by the supervisor (LISTEN_FDS); --listen is not used");
+            server.listen(listener).map_err(bind_err)?
+        }
+        None => server.bind(&config.listen).map_err(bind_err)?,
+    };
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }
 
-/// Runs the collector until SIGINT/SIGTERM: opens the store, binds, starts
-/// the alert evaluator, prints [`LISTENING_PREFIX`] + address, serves, then
-/// waits for in-flight requests, stops the alert threads and commits all
-/// pending writes before returning.
+/// The listening socket a supervisor passed as file descriptor 3, by
+/// systemd's socket activation protocol (`LISTEN_FDS=1`, `LISTEN_PID` =
+/// this process): connections made while the collector restarts wait in
+/// the socket's backlog instead of being refused.
+#[cfg(unix)]
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    use std::os::fd::{FromRawFd, RawFd};
+    const FIRST_FD: RawFd = 3;
+    let for_us = std::env::var("LISTEN_PID").is_ok_and(|p| p.trim() == std::process::id().to_string());
+    let count: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    if !for_us || count == 0 {
+        return Ok(None);
+    }
+    if count > 1 {
+        tracing::warn!(count, "LISTEN_FDS passes several sockets; serving on the first only");
+    }
+    // SAFETY: by the protocol, descriptor 3 is a socket the supervisor
+    // opened for this process, and nothing else here owns it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_FD) };
+    // Not a listening TCP socket (a mistaken setup): say so.
+    listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+#[cfg(not(unix))]
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    Ok(None)
+}
+
+/// Runs the collector until SIGINT/SIGTERM: starts the store (which opens
+/// and loads in the background), binds at once, starts the alert
+/// evaluator, prints [`LISTENING_PREFIX`] + address, serves, then waits
+/// for in-flight requests, stops the alert threads and commits all pending
+/// writes before returning. A store that cannot start (a newer schema, a
+/// corrupt file) stops the server and is the error returned.
 pub fn run(config: &Config) -> Result<(), StartupError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
         path: config.data_dir.clone(),
@@ -80,15 +125,19 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
     })?;
     // Before the metric store: alert tables that older collectors kept in
     // its file move to the alerts' own file first.
-    let alerts = Arc::new(Alerts::open(
-        config.alerts.clone(),
-        &config.data_dir,
-        config.public_url.as_deref(),
-    )?);
-    let store = Arc::new(Sqlite::open_in_dir(&config.data_dir, config.store_options())?);
-    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opened database");
+    let alerts = match Alerts::open(config.alerts.clone(), &config.data_dir, config.public_url.as_deref()) {
+        Ok(alerts) => Some(Arc::new(alerts)),
+        // Metrics are served without alerts rather than not at all.
+        Err(e) if crate::store::space_low(&config.data_dir) => {
+            tracing::error!(error = %e, "the disk is full: alerting is off until the collector restarts with space");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store = Arc::new(Sqlite::start_in_dir(&config.data_dir, config.store_options())?);
+    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opening the store");
     let mut state = state(config, store.clone());
-    state.alerts = Some(alerts.clone());
+    state.alerts = alerts.clone();
     // Rate limiters forget idle clients once a minute.
     let stop = Arc::new(AtomicBool::new(false));
     let sweeper = {
@@ -108,19 +157,35 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
             .ok()
     };
     let mut running_alerts = None;
+    let failure: Arc<Mutex<Option<StoreError>>> = Arc::default();
+    let mut watcher = None;
     let served = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = bind(config, state)?;
         // Dashboard links need the real address (port 0), so alerts start
-        // once bound.
-        alerts.set_public_url(&format!("http://{}", addrs[0]));
-        let started = alerts.start(Box::new(StoreSource::new(store.clone())));
-        match started {
-            Ok(running) => running_alerts = Some(running),
-            Err(e) => {
-                server.handle().stop(true).await;
-                return Err(e.into());
+        // once bound. Until the store has loaded, evaluations find it not
+        // ready and change nothing.
+        if let Some(alerts) = &alerts {
+            alerts.set_public_url(&format!("http://{}", addrs[0]));
+            match alerts.start(Box::new(StoreSource::new(store.clone()))) {
+                Ok(running) => running_alerts = Some(running),
+                Err(e) => {
+                    server.handle().stop(true).await;
+                    return Err(e.into());
+                }
             }
         }
+        let (handle, store, failure) = (server.handle(), store.clone(), failure.clone());
+        watcher = std::thread::Builder::new()
+            .name("store-watch".into())
+            .spawn(move || match store.wait_ready() {
+                Ok(()) | Err(StoreError::Closed) => {}
+                Err(e) => {
+                    *failure.lock().expect("failure lock poisoned") = Some(e);
+                    // Sent at once; the server stops without this future.
+                    drop(handle.stop(false));
+                }
+            })
+            .ok();
         let mut out = std::io::stdout().lock();
         // Bound before printing, so the printed port is the real one.
         let _ = writeln!(out, "{LISTENING_PREFIX}{}", addrs[0]);
@@ -140,7 +205,13 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
     }
     // Outside the runtime: closing blocks until the writer has committed.
     let closed = store.close();
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     tracing::info!("stopped");
+    if let Some(e) = failure.lock().expect("failure lock poisoned").take() {
+        return Err(e.into());
+    }
     served?;
     closed?;
     Ok(())

@@ -411,7 +411,7 @@ fn json_logs() {
     let c = Collector::start(dir.path(), &["--log-format", "json"]);
     drop(c);
     let log = std::fs::read_to_string(dir.path().join(format!("collector-{}.log", std::process::id()))).unwrap();
-    let line = log.lines().find(|l| l.contains("opened database")).unwrap();
+    let line = log.lines().find(|l| l.contains("listening")).unwrap();
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["level"], "INFO");
 }

@@ -102,6 +102,11 @@ impl ReportIds {
         h.finish()
     }
 
+    /// How many ids are indexed.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
     pub fn get(&self, key: IdKey) -> Option<Location> {
         self.shard(key).get(&key).copied().map(Location::unpack)
     }

@@ -145,6 +145,9 @@ pub struct Inserted {
     pub new: u32,
     /// Reports that replaced the value of an id already stored.
     pub replaced: u32,
+    /// Reports stored durably while the store was loading, to be
+    /// deduplicated and counted once it has loaded.
+    pub deferred: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,12 +174,58 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store is shut down")]
     Closed,
+    /// Not open yet (migrating, loading); retry shortly.
+    #[error("the store is starting: {0}")]
+    Starting(String),
+    /// A write failed for lack of disk space, or the file could only be
+    /// opened for reading; nothing of it was stored.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     #[error("the store's write queue is full")]
     Overloaded,
     #[error("site {site:?} would exceed the limit of {limit} sites")]
     TooManySites { site: String, limit: u32 },
     #[error("internal store error: {0}")]
     Internal(String),
+    /// The store stopped for good at start-up; the reason.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Whether the file system holding `dir` has less than 1 MiB free for
+/// this process (Linux; elsewhere: unknown, `false`). Writes failing while
+/// it does are reported as [`StoreError::DiskFull`].
+pub fn space_low(dir: &std::path::Path) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        const FULL_BELOW_BYTES: u64 = 1 << 20;
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+impl StoreError {
+    /// The same error for each beacon of a group that failed together
+    /// (the database driver's errors cannot be cloned): disk full stays
+    /// disk full, anything else says the commit failed and why.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull(why) => StoreError::DiskFull(why.clone()),
+            StoreError::Starting(why) => StoreError::Starting(why.clone()),
+            StoreError::Closed => StoreError::Closed,
+            StoreError::Overloaded => StoreError::Overloaded,
+            e => StoreError::Internal(format!("commit failed: {e}")),
+        }
+    }
 }
 
 /// Which aggregates of a site a query wants.
@@ -263,8 +312,27 @@ pub struct ExportQuery {
 /// Chunks of exported reports, oldest first; an error ends the stream.
 pub type ExportStream = tokio::sync::mpsc::Receiver<Result<Vec<Report>, StoreError>>;
 
+/// Where a store is in its life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StorePhase {
+    /// Opening its files and bringing the schema up to date: neither
+    /// writes nor reads are answered yet.
+    #[default]
+    Opening,
+    /// Loading its aggregates: writes are taken (durably, counted once
+    /// loaded); reads wait.
+    Loading,
+    /// Serving reads and writes.
+    Ready,
+    /// Shut down.
+    Closed,
+    /// Stopped by an error it cannot get past (a newer schema, a corrupt
+    /// file); the reason.
+    Failed(String),
+}
+
 /// The store's own health, for `/metrics` and `/readyz`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreStatus {
     /// Bytes on disk (database and write-ahead log).
     pub size_bytes: u64,
@@ -273,6 +341,33 @@ pub struct StoreStatus {
     pub queue_capacity: usize,
     /// False once closing, or if the writer died.
     pub accepting: bool,
+    pub phase: StorePhase,
+    /// Why writes fail for lack of space, while they do (the last write
+    /// failed so, or the file could only be opened for reading).
+    pub disk_full: Option<String>,
+}
+
+impl StoreStatus {
+    /// `Ok` when the store takes and serves everything; else why not.
+    pub fn ready(&self) -> Result<(), String> {
+        match &self.phase {
+            StorePhase::Opening => return Err("starting: opening the store".into()),
+            StorePhase::Loading => return Err("starting: loading the store".into()),
+            StorePhase::Closed => return Err("store closed".into()),
+            StorePhase::Failed(e) => return Err(format!("store failed: {e}")),
+            StorePhase::Ready => {}
+        }
+        if let Some(why) = &self.disk_full {
+            return Err(format!("disk full: {why}"));
+        }
+        if !self.accepting {
+            return Err("store closed".into());
+        }
+        if self.queue_depth >= self.queue_capacity {
+            return Err("write queue full".into());
+        }
+        Ok(())
+    }
 }
 
 /// What store calls return: boxed so that [`Store`] can be used as

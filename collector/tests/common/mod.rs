@@ -65,8 +65,30 @@ impl Collector {
     }
 
     /// Starts `cmd`, logging stderr to a file in `log_dir`, and waits for
-    /// the listening line.
-    pub fn spawn(mut cmd: Command, log_dir: &Path) -> Collector {
+    /// the listening line, then for `/readyz` to say ready (the store opens
+    /// and loads after the collector listens), as an orchestrator would
+    /// before sending traffic.
+    pub fn spawn(cmd: Command, log_dir: &Path) -> Collector {
+        let c = Collector::spawn_listening(cmd, log_dir);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let r = c.get("/readyz");
+            if r.status == 200 {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector not ready: {}; log:\n{}",
+                r.body,
+                std::fs::read_to_string(&c.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts `cmd` like [`Collector::spawn`] but returns as soon as it
+    /// listens (its store may still be opening or loading).
+    pub fn spawn_listening(mut cmd: Command, log_dir: &Path) -> Collector {
         std::fs::create_dir_all(log_dir).unwrap();
         let log = log_dir.join(format!("collector-{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new()

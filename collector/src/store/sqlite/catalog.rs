@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 use super::SqliteOptions;
 use crate::store::{StoreError, OTHER_PAGE};
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Catalog {
     pub(super) by_name: HashMap<String, u32>,
     pub(super) sites: HashMap<u32, SiteEntry>,
@@ -15,7 +15,7 @@ pub(super) struct Catalog {
     pub(super) pages: HashMap<u32, (u32, String)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct SiteEntry {
     pub(super) name: String,
     /// Page keys (not the overflow page) to ids.
@@ -127,7 +127,8 @@ pub(super) fn site_id(
     Ok(Ok(id))
 }
 
-/// The page's id; past the page cap, the site's [`OTHER_PAGE`] id.
+/// The page's id; past the site's page cap or the cap on pages of all
+/// sites, the site's [`OTHER_PAGE`] id.
 pub(super) fn page_id(
     tx: &Connection,
     catalog: &Catalog,
@@ -145,7 +146,10 @@ pub(super) fn page_id(
     }
     let known = catalog.sites.get(&site).map_or(0, |s| s.pages.len());
     let added = new_ids.new_pages_per_site.get(&site).copied().unwrap_or(0) as usize;
-    if page != OTHER_PAGE && known + added >= options.max_pages_per_site as usize {
+    // Every page costs memory: past either cap, the site's `(other)`.
+    let all = catalog.pages.len() + new_ids.pages.len();
+    let over_total = options.max_pages > 0 && all >= options.max_pages as usize;
+    if page != OTHER_PAGE && (known + added >= options.max_pages_per_site as usize || over_total) {
         return page_id(tx, catalog, options, new_ids, site, OTHER_PAGE);
     }
     let id: u32 = tx

@@ -43,41 +43,45 @@
 //! the aggregates lock, and the writer commits and updates the aggregates
 //! and values under the same lock, so all always agree.
 //!
+//! **Start-up** ([`open`]). [`Sqlite::start`] returns at once; the writer
+//! thread opens the file (migrating it), then loads the aggregates and the
+//! id index on a thread of its own while it commits arriving beacons into
+//! the intake ([`intake`]), and writes those through the normal path once
+//! loaded. Until the file is open, writes fail with
+//! [`StoreError::Starting`]; until loaded, reads do. When the disk is full
+//! at start-up, the file is read without its WAL (`immutable`) and served
+//! for reading until space returns.
+//!
 //! **Retention.** Every hour the writer drops cells and raw reports of days
 //! past the retention (in chunks, between write groups), and pages and
 //! sites left without reports (freeing their place under the caps).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use self::catalog::{load_catalog, Catalog};
-use self::checkpoint::{start_checkpointer, CheckpointClock};
+use self::catalog::Catalog;
 use self::export::run_export;
 use self::read::{read_aggregates, read_count_at_or_below, ExactKey};
-use self::retention::retention_bounds;
-use self::schema::{drop_moved_alert_tables, migrate, open_connection, Role};
-use self::startup::{load_aggregates, load_values, scan_beacons};
-use self::writer::Writer;
+use self::schema::{open_connection, Role};
 use crate::aggregate::Span;
 use crate::store::cells::Cells;
-use crate::store::ids::ReportIds;
 use crate::store::values::Values;
 use crate::store::{
     Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, Store, StoreError,
-    StoreFuture, StoreStatus,
+    StoreFuture, StorePhase, StoreStatus,
 };
-use crate::time::{now_ms, Resolution};
 
 mod catalog;
 mod checkpoint;
 mod export;
+mod intake;
+mod open;
 mod read;
 mod retention;
 mod schema;
@@ -86,6 +90,7 @@ mod writer;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE_NAME: &str = "vitalsign.db";
+
 /// Tuning and limits of [`Sqlite`]; the defaults suit a small server.
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -99,8 +104,11 @@ pub struct SqliteOptions {
     /// Days of reports kept, today included.
     pub retention_days: u32,
     /// Distinct page keys per site; reports of further pages are kept
-    /// under the page key [`OTHER_PAGE`].
+    /// under the page key [`crate::store::OTHER_PAGE`].
     pub max_pages_per_site: u32,
+    /// Distinct page keys of all sites together (each page costs memory);
+    /// past it, new pages of any site go to its `(other)` page. 0: no limit.
+    pub max_pages: u32,
     /// Distinct sites; beacons of further sites are refused. 0: no limit.
     pub max_sites: u32,
     /// fsync every commit (`synchronous = FULL`): survives power loss, not
@@ -116,6 +124,7 @@ impl Default for SqliteOptions {
             max_idle_readers: 4,
             retention_days: 35,
             max_pages_per_site: 10_000,
+            max_pages: 0,
             max_sites: 0,
             fsync: false,
         }
@@ -131,13 +140,11 @@ pub struct Sqlite {
 }
 
 /// Owned by the `Sqlite` clones only: when they are gone, the queue's
-/// sender is dropped and the writer finishes (and so does the
-/// checkpointer, whose sender goes too).
+/// sender is dropped and the writer finishes.
 struct Handle {
     /// `None` once closed.
     tx: RwLock<Option<SyncSender<Insert>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     shared: Arc<Shared>,
 }
 
@@ -147,7 +154,26 @@ struct Shared {
     queue_len: usize,
     queue_depth: AtomicI64,
     writer_alive: AtomicBool,
+    /// The phase ([`StorePhase`]), with its code in `phase_code` for the
+    /// checks on every insert and read.
+    phase: Mutex<StorePhase>,
+    phase_code: AtomicU8,
+    phase_changed: Condvar,
+    /// The error that failed the store, for the first [`Sqlite::wait_ready`].
+    failure: Mutex<Option<StoreError>>,
+    /// False while the file could only be opened for reading.
+    writable: AtomicBool,
+    /// Why writes fail for lack of space, while they do.
+    disk_full: Mutex<Option<String>>,
+    /// Read connections open the file `immutable` (without its WAL) while
+    /// it is read-only; [`Shared::read_guard`] is held (shared) by a read
+    /// on such a connection, and taken (exclusive) by the writer before it
+    /// starts writing, so that no such read overlaps a write.
+    immutable_reads: AtomicBool,
+    read_guard: RwLock<()>,
     state: RwLock<State>,
+    /// Retention passes finished (the first runs right after loading).
+    retention_passes: AtomicU64,
     idle_readers: Mutex<Vec<Connection>>,
     /// Exact p75s found in raw reports, by series and span, with the
     /// series' version then: valid while the series has not changed.
@@ -156,7 +182,7 @@ struct Shared {
 }
 
 /// Names and ids, aggregates, the retention cut-off: changed by the writer
-/// only, together with its commits.
+/// only, together with its commits. Empty until the store has loaded.
 struct State {
     catalog: Catalog,
     cells: Cells,
@@ -174,154 +200,177 @@ struct Insert {
     /// allocator a lock and more, in the writer, the bottleneck).
     ack: oneshot::Sender<(Result<Inserted, StoreError>, Vec<NewBeacon>)>,
 }
+
+impl Insert {
+    /// Tells the inserting handler how it went (it may have given up: the
+    /// client went away, nothing to do then).
+    fn answer(self, result: Result<Inserted, StoreError>) {
+        let _ = self.ack.send((result, self.beacons));
+    }
+}
+
+const PHASE_OPENING: u8 = 0;
+const PHASE_LOADING: u8 = 1;
+const PHASE_READY: u8 = 2;
+const PHASE_ENDED: u8 = 3;
+
 impl Sqlite {
-    /// Opens (creating if needed) `vitalsign.db` in `data_dir`, creating the
-    /// directory too.
-    pub fn open_in_dir(data_dir: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+    /// [`Sqlite::start`] in `data_dir` (created if missing), on its
+    /// `vitalsign.db`.
+    pub fn start_in_dir(data_dir: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
-        Sqlite::open(data_dir.join(DB_FILE_NAME), options)
+        Sqlite::start(data_dir.join(DB_FILE_NAME), options)
     }
 
-    /// Opens (creating if needed) the database file at `path`, brings its
-    /// schema up to date, loads or rebuilds the aggregates, applies the
-    /// retention and starts the writer thread.
-    pub fn open(path: impl Into<PathBuf>, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+    /// Starts the store on the database file at `path` (created if
+    /// needed) and returns at once: the writer thread opens the file,
+    /// migrates it and loads it meanwhile ([`StorePhase`]).
+    pub fn start(path: impl Into<PathBuf>, options: SqliteOptions) -> Result<Sqlite, StoreError> {
         let path = path.into();
-        let mut conn = open_connection(&path, Role::Writer { fsync: options.fsync })?;
-        migrate(&mut conn, &path)?;
-        drop_moved_alert_tables(&mut conn, &path)?;
-
-        let started = Instant::now();
-        let catalog = load_catalog(&conn)?;
-        let (cutoff_ms, horizon_ms) = retention_bounds(now_ms(), options.retention_days);
-        let mut cells = Cells::new(horizon_ms);
-        let mut values = Values::new();
-        let clean = conn
-            .query_row("SELECT value FROM meta WHERE key = 'aggregates_clean'", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            == Some(1);
-        let loaded = if clean {
-            load_aggregates(&conn, &catalog, &mut cells).and_then(|n| {
-                tracing::info!(
-                    cells = n,
-                    ms = started.elapsed().as_millis() as u64,
-                    "loaded aggregates"
-                );
-                Ok((n, load_values(&conn, &catalog, &mut values)?))
-            })
-        } else {
-            Ok((0, 0))
-        };
-        let mut ids = ReportIds::new();
-        let scanned = match loaded {
-            Ok((n, days)) if clean => {
-                tracing::info!(
-                    cells = n,
-                    days,
-                    values = values.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "loaded exact values"
-                );
-                let scanned = scan_beacons(&conn, &catalog, &mut ids, None)?;
-                tracing::info!(
-                    reports = scanned.reports,
-                    ms = started.elapsed().as_millis() as u64,
-                    "indexed report ids"
-                );
-                scanned
-            }
-            other => {
-                if let Err(e) = other {
-                    tracing::warn!(error = %e, "saved aggregates unreadable, rebuilding them");
-                } else {
-                    tracing::info!("last run did not shut down cleanly, rebuilding aggregates");
-                }
-                cells = Cells::new(horizon_ms);
-                conn.execute("DELETE FROM aggregates", [])?;
-                conn.execute("DELETE FROM exact_values", [])?;
-                values = Values::new();
-                let scanned = scan_beacons(&conn, &catalog, &mut ids, Some((&mut cells, &mut values)))?;
-                cells.mark_all_dirty();
-                tracing::info!(
-                    reports = scanned.reports,
-                    ms = started.elapsed().as_millis() as u64,
-                    "rebuilt aggregates from raw reports"
-                );
-                scanned
-            }
-        };
-        cells.start_rolling(now_ms());
-        // From now on the saved aggregates are stale until saved at close.
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('aggregates_clean', 0)
-             ON CONFLICT (key) DO UPDATE SET value = 0",
-            [],
-        )?;
-
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_len.max(1));
         let shared = Arc::new(Shared {
-            path,
+            path: path.clone(),
             queue_len: options.queue_len.max(1),
             queue_depth: AtomicI64::new(0),
             writer_alive: AtomicBool::new(true),
+            phase: Mutex::new(StorePhase::Opening),
+            phase_code: AtomicU8::new(PHASE_OPENING),
+            phase_changed: Condvar::new(),
+            failure: Mutex::new(None),
+            writable: AtomicBool::new(true),
+            disk_full: Mutex::new(None),
+            immutable_reads: AtomicBool::new(false),
+            read_guard: RwLock::new(()),
             state: RwLock::new(State {
-                catalog,
-                cells,
-                values,
-                cutoff_ms,
+                catalog: Catalog::default(),
+                cells: Cells::new(0),
+                values: Values::new(),
+                cutoff_ms: i64::MAX,
             }),
+            retention_passes: AtomicU64::new(0),
             idle_readers: Mutex::new(Vec::new()),
             exact_cache: Mutex::new(HashMap::new()),
             max_idle_readers: options.max_idle_readers,
         });
-        let clock = CheckpointClock::new();
-        let mut writer = Writer {
-            conn,
-            shared: shared.clone(),
-            options,
-            retention: None,
-            retention_hour: i64::MIN,
-            last_checkpoint: Instant::now(),
-            checkpoints: clock.clone(),
-            rolled_hour: Resolution::Hour.bucket(now_ms()),
-            ids,
-            next_row: scanned.last_row + 1,
-        };
-        writer.start_retention(now_ms())?;
-        while writer.retention.is_some() {
-            writer.retention_step()?;
-        }
+        let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || open::writer_thread(path, options, thread_shared, rx))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
-        let checkpointer = start_checkpointer(&shared.path, clock)?;
         Ok(Sqlite {
             inner: Arc::new(Handle {
                 tx: RwLock::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
-                checkpointer: Mutex::new(Some(checkpointer)),
                 shared,
             }),
         })
     }
 
+    /// [`Sqlite::open`] in `data_dir` (created if missing).
+    pub fn open_in_dir(data_dir: &Path, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+        let store = Sqlite::start_in_dir(data_dir, options)?;
+        store.wait_ready()?;
+        Ok(store)
+    }
+
+    /// Starts the store and waits until it has loaded (for tools and
+    /// tests; the collector serves meanwhile, see [`Sqlite::start`]).
+    pub fn open(path: impl Into<PathBuf>, options: SqliteOptions) -> Result<Sqlite, StoreError> {
+        let store = Sqlite::start(path, options)?;
+        store.wait_ready()?;
+        Ok(store)
+    }
+
+    /// Waits until the store serves reads: `Ok` once ready (possibly
+    /// read-only, see [`StoreStatus::disk_full`]), `Err` if it failed or
+    /// was closed first.
+    pub fn wait_ready(&self) -> Result<(), StoreError> {
+        let shared = &self.inner.shared;
+        let mut phase = shared.phase.lock().expect("phase lock poisoned");
+        loop {
+            match &*phase {
+                StorePhase::Ready => return Ok(()),
+                StorePhase::Failed(e) => {
+                    let first = shared.failure.lock().expect("failure lock poisoned").take();
+                    return Err(first.unwrap_or_else(|| StoreError::Failed(e.clone())));
+                }
+                StorePhase::Closed => return Err(StoreError::Closed),
+                StorePhase::Opening | StorePhase::Loading => {
+                    phase = shared.phase_changed.wait(phase).expect("phase lock poisoned");
+                }
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.shared.path
     }
+
+    /// Waits (at most 10 s) until the retention pass that follows loading
+    /// has finished.
+    #[cfg(test)]
+    fn wait_first_retention(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.inner.shared.retention_passes.load(Ordering::Acquire) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no retention pass within 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }
+
 impl Shared {
+    fn set_phase(&self, phase: StorePhase) {
+        let code = match phase {
+            StorePhase::Opening => PHASE_OPENING,
+            StorePhase::Loading => PHASE_LOADING,
+            StorePhase::Ready => PHASE_READY,
+            StorePhase::Closed | StorePhase::Failed(_) => PHASE_ENDED,
+        };
+        let mut current = self.phase.lock().expect("phase lock poisoned");
+        // A failure is not overwritten by the closing that follows it.
+        if matches!(*current, StorePhase::Failed(_)) {
+            return;
+        }
+        *current = phase;
+        self.phase_code.store(code, Ordering::Release);
+        self.phase_changed.notify_all();
+    }
+
+    fn set_disk_full(&self, why: Option<String>) {
+        let mut current = self.disk_full.lock().expect("disk-full lock poisoned");
+        if current.is_none() != why.is_none() {
+            match &why {
+                Some(why) => tracing::error!(reason = %why, "writes fail: the disk is full"),
+                None => tracing::info!("disk space is back: writes succeed again"),
+            }
+        }
+        *current = why;
+    }
+
+    fn disk_full(&self) -> Option<String> {
+        self.disk_full.lock().expect("disk-full lock poisoned").clone()
+    }
+
+    /// `Ok` if reads are served now.
+    fn readable(&self) -> Result<(), StoreError> {
+        match self.phase_code.load(Ordering::Acquire) {
+            PHASE_READY => Ok(()),
+            PHASE_ENDED => Err(StoreError::Closed),
+            _ => Err(StoreError::Starting(
+                "loading the store, reads are answered once it has loaded".into(),
+            )),
+        }
+    }
+
     /// A read connection from the pool, or a new one.
-    fn take_reader(&self) -> Result<Connection, StoreError> {
+    fn take_reader(&self, role: Role) -> Result<Connection, StoreError> {
         let idle = self.idle_readers.lock().expect("reader pool poisoned").pop();
         match idle {
             Some(c) => Ok(c),
-            None => open_connection(&self.path, Role::Reader),
+            None => open_connection(&self.path, role),
         }
     }
 
@@ -336,12 +385,32 @@ impl Shared {
 
     /// Runs `f` on a pooled read connection (blocking).
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let conn = self.take_reader()?;
+        let _guard = self.read_guard.read().expect("read guard poisoned");
+        let role = if self.immutable_reads.load(Ordering::Acquire) {
+            Role::Immutable
+        } else {
+            Role::Reader
+        };
+        let conn = self.take_reader(role)?;
         let result = f(&conn);
         self.give_back(conn);
         result
     }
+
+    /// Makes reads open the file normally from now on (it is writable):
+    /// waits for reads on `immutable` connections to finish and drops
+    /// those connections. `false` if such a read is still running (try
+    /// again later).
+    fn end_immutable_reads(&self) -> bool {
+        let Ok(_guard) = self.read_guard.try_write() else {
+            return false;
+        };
+        self.immutable_reads.store(false, Ordering::Release);
+        self.idle_readers.lock().expect("reader pool poisoned").clear();
+        true
+    }
 }
+
 impl Sqlite {
     /// Runs a read of the in-memory state on tokio's blocking threads.
     fn compute<T: Send + 'static>(
@@ -350,6 +419,7 @@ impl Sqlite {
     ) -> StoreFuture<T> {
         let inner = self.inner.shared.clone();
         Box::pin(async move {
+            inner.readable()?;
             tokio::task::spawn_blocking(move || f(&inner))
                 .await
                 .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
@@ -362,15 +432,31 @@ impl Store for Sqlite {
         if beacons.iter().all(|b| b.reports.is_empty()) {
             return Box::pin(async { Ok(Inserted::default()) });
         }
+        let shared = &self.inner.shared;
+        let refused = match shared.phase_code.load(Ordering::Acquire) {
+            PHASE_OPENING => Some(StoreError::Starting(
+                "opening the store, beacons are taken once it is open".into(),
+            )),
+            PHASE_ENDED => Some(StoreError::Closed),
+            _ if !shared.writable.load(Ordering::Acquire) => {
+                Some(StoreError::DiskFull(shared.disk_full().unwrap_or_else(|| {
+                    "the database could only be opened for reading".into()
+                })))
+            }
+            _ => None,
+        };
+        if let Some(e) = refused {
+            return Box::pin(async move { Err(e) });
+        }
         let (ack, done) = oneshot::channel();
         let sent = {
             let tx = self.inner.tx.read().expect("sender lock poisoned");
             match tx.as_ref() {
                 None => Err(StoreError::Closed),
                 Some(tx) => {
-                    self.inner.shared.queue_depth.fetch_add(1, Ordering::Relaxed);
+                    shared.queue_depth.fetch_add(1, Ordering::Relaxed);
                     tx.try_send(Insert { beacons, ack }).map_err(|e| {
-                        self.inner.shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                        shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
                         match e {
                             TrySendError::Full(_) => StoreError::Overloaded,
                             TrySendError::Disconnected(_) => StoreError::Closed,
@@ -398,6 +484,10 @@ impl Store for Sqlite {
 
     fn export(&self, query: ExportQuery) -> ExportStream {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
+        if let Err(e) = self.inner.shared.readable() {
+            let _ = tx.try_send(Err(e));
+            return rx;
+        }
         let inner = self.inner.shared.clone();
         let spawned = std::thread::Builder::new().name("sqlite-export".into()).spawn(move || {
             if let Err(e) = inner.with_reader(|c| run_export(&inner, c, &query, &tx)) {
@@ -420,20 +510,12 @@ impl Store for Sqlite {
             queue_capacity: shared.queue_len,
             accepting: self.inner.tx.read().map(|t| t.is_some()).unwrap_or(false)
                 && shared.writer_alive.load(Ordering::Relaxed),
+            phase: shared.phase.lock().expect("phase lock poisoned").clone(),
+            disk_full: shared.disk_full(),
         }
     }
 
     fn close(&self) -> Result<(), StoreError> {
-        let checkpointer = self
-            .inner
-            .checkpointer
-            .lock()
-            .expect("checkpointer lock poisoned")
-            .take();
-        if let Some((stop, thread)) = checkpointer {
-            drop(stop);
-            let _ = thread.join();
-        }
         // Dropping the sender lets the writer finish once the queue is empty.
         self.inner.tx.write().expect("sender lock poisoned").take();
         let writer = self.inner.writer.lock().expect("writer lock poisoned").take();

@@ -100,6 +100,9 @@ impl Writer {
             state.catalog.remove_site(s);
         }
         drop(state);
+        self.shared
+            .retention_passes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         if !pages.is_empty() || !sites.is_empty() {
             tracing::info!(
                 pages = pages.len(),

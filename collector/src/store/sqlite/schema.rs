@@ -13,7 +13,7 @@ use crate::time::Resolution;
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -130,6 +130,21 @@ pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         reports      BLOB    NOT NULL  -- see rows.rs
     );
     CREATE INDEX beacons_time ON beacons (received_at);",
+    // 5: beacons that arrive while the store loads at start-up wait in
+    // `intake`, durably, and are written (deduplicated, counted) once it
+    // has loaded (see `intake.rs`). An index by page and time for exports
+    // of one site, which scanned the whole table (6 s on 10M reports).
+    "CREATE TABLE intake (
+        seq          INTEGER PRIMARY KEY,
+        site         TEXT    NOT NULL,
+        page         TEXT    NOT NULL,
+        form_factor  INTEGER NOT NULL, -- 0 none, 1 phone, 2 tablet, 3 desktop
+        received_at  INTEGER NOT NULL, -- unix ms
+        page_view_id TEXT,
+        session_id   TEXT,
+        reports      BLOB    NOT NULL  -- see rows.rs
+    );
+    CREATE INDEX beacons_page_time ON beacons (page_id, received_at);",
 ];
 
 /// The writer's page cache, KiB. Small: a write group touches few pages
@@ -140,11 +155,18 @@ pub(super) const WRITER_CACHE_KIB: i64 = 8 * 1024;
 /// large transactions over pages all over the file, which with the small
 /// cache spill to the WAL mid-transaction and read pages again.
 pub(super) const MAINTENANCE_CACHE_KIB: i64 = 64 * 1024;
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Role {
-    Writer { fsync: bool },
+    Writer {
+        fsync: bool,
+    },
     Checkpointer,
     Reader,
+    /// Reads the main file only, without WAL and its shared-memory file
+    /// (`immutable=1`): how a store whose disk is full is read at
+    /// start-up, when SQLite cannot size the shared-memory file. Only
+    /// valid while nothing writes and the WAL is empty.
+    Immutable,
 }
 
 pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
@@ -152,6 +174,12 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, Sto
         path: path.to_owned(),
         source,
     };
+    if role == Role::Immutable {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(immutable_uri(path), flags).map_err(open_err)?;
+        conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
+        return Ok(conn);
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     // WAL: readers do not block the writer nor it them. NORMAL: a commit
@@ -176,6 +204,7 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, Sto
         Role::Checkpointer => {
             conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         }
+        Role::Immutable => unreachable!("opened above"),
         Role::Reader => {
             conn.pragma_update(None, "query_only", true).map_err(open_err)?;
             conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
@@ -186,6 +215,53 @@ pub(super) fn open_connection(path: &Path, role: Role) -> Result<Connection, Sto
     }
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI path cannot hold
+/// escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Whether the file system holding the database file at `path` is (about)
+/// full.
+pub(super) fn space_low(path: &Path) -> bool {
+    crate::store::space_low(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Whether `e` means the disk is full: SQLite says so (`SQLITE_FULL`), or
+/// an I/O error while the file system has no space left (sizing the WAL's
+/// shared-memory file fails as `SQLITE_IOERR_SHMSIZE`, "disk I/O error").
+pub(super) fn is_disk_full(e: &StoreError, path: &Path) -> bool {
+    let sqlite = match e {
+        StoreError::DiskFull(_) => return true,
+        StoreError::Sqlite(e) | StoreError::Open { source: e, .. } => e,
+        _ => return false,
+    };
+    match sqlite.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => true,
+        Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen) => space_low(path),
+        _ => false,
+    }
+}
+
+/// `e` as [`StoreError::DiskFull`] when it means the disk is full.
+pub(super) fn classify(e: StoreError, path: &Path) -> StoreError {
+    if matches!(e, StoreError::DiskFull(_)) || !is_disk_full(&e, path) {
+        return e;
+    }
+    StoreError::DiskFull(format!(
+        "no space left for {} ({e}); free some and writes resume",
+        path.display()
+    ))
 }
 
 /// A write transaction that takes the write lock when it begins

@@ -2,7 +2,10 @@
 //! of `beacons` that rebuilds the report id index (and, after a crash,
 //! the aggregates).
 
-use rusqlite::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension};
 
 use super::catalog::Catalog;
 use super::schema::metric_from_code;
@@ -15,7 +18,88 @@ use crate::store::values::Values;
 use crate::store::StoreError;
 use crate::time::Resolution;
 
-pub(super) fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<usize, StoreError> {
+/// The in-memory state that loading builds from the file.
+pub(super) struct Loaded {
+    pub(super) cells: Cells,
+    pub(super) values: Values,
+    pub(super) ids: ReportIds,
+    /// The largest beacon row id (0 if none).
+    pub(super) last_row: i64,
+    /// The aggregates were rebuilt from the raw reports: the saved ones are
+    /// stale, and are deleted before the next write.
+    pub(super) rebuilt: bool,
+}
+
+/// Loads the saved aggregates and exact values when the last run shut down
+/// cleanly, else rebuilds them from the raw reports; indexes the report
+/// ids either way. Reads only: the writer takes beacons meanwhile (into
+/// the intake). Gives up with [`StoreError::Closed`] once `stop` is set.
+pub(super) fn load(
+    conn: &Connection,
+    catalog: &Catalog,
+    horizon_ms: i64,
+    stop: &AtomicBool,
+) -> Result<Loaded, StoreError> {
+    let started = Instant::now();
+    let ms = || started.elapsed().as_millis() as u64;
+    let clean: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'aggregates_clean'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let mut ids = ReportIds::new();
+    if clean == Some(1) {
+        let mut cells = Cells::new(horizon_ms);
+        let mut values = Values::new();
+        let saved =
+            load_aggregates(conn, catalog, &mut cells).and_then(|n| Ok((n, load_values(conn, catalog, &mut values)?)));
+        match saved {
+            Ok((n, days)) => {
+                tracing::info!(
+                    cells = n,
+                    days,
+                    values = values.len(),
+                    ms = ms(),
+                    "loaded saved aggregates"
+                );
+                let scanned = scan_beacons(conn, catalog, &mut ids, None, stop)?;
+                tracing::info!(reports = scanned.reports, ms = ms(), "indexed report ids");
+                return Ok(Loaded {
+                    cells,
+                    values,
+                    ids,
+                    last_row: scanned.last_row,
+                    rebuilt: false,
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "saved aggregates unreadable, rebuilding them"),
+        }
+    } else if clean.is_some() {
+        tracing::info!("the last run did not shut down cleanly: rebuilding the aggregates from the raw reports");
+    }
+    // A new store has no `aggregates_clean` yet (it is written at the
+    // first write): nothing to say, little to scan.
+    let mut cells = Cells::new(horizon_ms);
+    let mut values = Values::new();
+    let scanned = scan_beacons(conn, catalog, &mut ids, Some((&mut cells, &mut values)), stop)?;
+    cells.mark_all_dirty();
+    if scanned.reports > 0 || clean.is_some() {
+        tracing::info!(
+            reports = scanned.reports,
+            ms = ms(),
+            "rebuilt aggregates from raw reports"
+        );
+    }
+    Ok(Loaded {
+        cells,
+        values,
+        ids,
+        last_row: scanned.last_row,
+        rebuilt: true,
+    })
+}
+
+fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT page_id, metric, form_factor, resolution, bucket, good,
                 needs_improvement, poor, sketch FROM aggregates",
@@ -66,7 +150,7 @@ pub(super) fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut 
 
 /// Loads the exact values saved at the last clean shutdown; the number of
 /// days loaded.
-pub(super) fn load_values(conn: &Connection, catalog: &Catalog, values: &mut Values) -> Result<usize, StoreError> {
+fn load_values(conn: &Connection, catalog: &Catalog, values: &mut Values) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare("SELECT page_id, metric, day, data FROM exact_values")?;
     let mut rows = stmt.query([])?;
     let mut n = 0;
@@ -87,19 +171,20 @@ pub(super) fn load_values(conn: &Connection, catalog: &Catalog, values: &mut Val
 }
 
 /// What [`scan_beacons`] found.
-pub(super) struct Scanned {
-    pub(super) reports: u64,
+struct Scanned {
+    reports: u64,
     /// The largest row id (0 if none).
-    pub(super) last_row: i64,
+    last_row: i64,
 }
 
 /// Reads every raw report: its id into `ids`, and its value into the
 /// aggregates when given (to rebuild them).
-pub(super) fn scan_beacons(
+fn scan_beacons(
     conn: &Connection,
     catalog: &Catalog,
     ids: &mut ReportIds,
     mut rebuild: Option<(&mut Cells, &mut Values)>,
+    stop: &AtomicBool,
 ) -> Result<Scanned, StoreError> {
     // Read first, then add in (page, metric, form factor, time) order: the
     // table is in arrival order, which jumps between pages at every row,
@@ -114,6 +199,9 @@ pub(super) fn scan_beacons(
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
+        if id % 65_536 == 0 && stop.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
         scanned.last_row = scanned.last_row.max(id);
         let page: u32 = row.get(1)?;
         let Some(&(site, _)) = catalog.pages.get(&page) else {

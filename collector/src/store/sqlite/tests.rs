@@ -11,7 +11,7 @@ use crate::percentile;
 use crate::sketch::RELATIVE_ACCURACY;
 use crate::store::{PageScope, Report, OTHER_PAGE};
 use crate::testutil::Rng;
-use crate::time::DAY_MS;
+use crate::time::{now_ms, Resolution, DAY_MS};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -93,7 +93,14 @@ fn re_reports_replace_values_in_raw_reports_and_aggregates() {
         )
         .await
         .unwrap();
-        assert_eq!(r, Inserted { new: 2, replaced: 0 });
+        assert_eq!(
+            r,
+            Inserted {
+                new: 2,
+                replaced: 0,
+                deferred: 0
+            }
+        );
         // CLS grows: same id, later value, later time (the time is kept).
         let r = insert_reports(
             &store,
@@ -101,7 +108,14 @@ fn re_reports_replace_values_in_raw_reports_and_aggregates() {
         )
         .await
         .unwrap();
-        assert_eq!(r, Inserted { new: 0, replaced: 1 });
+        assert_eq!(
+            r,
+            Inserted {
+                new: 0,
+                replaced: 1,
+                deferred: 0
+            }
+        );
         let aggs = store
             .aggregates(query(Some("a.example"), PageScope::SiteAndPages, vec![w.span]))
             .await
@@ -407,8 +421,13 @@ fn retention_drops_old_reports_pages_and_cells() {
     store.close().unwrap();
 
     let store = Sqlite::open_in_dir(dir.path(), options()).unwrap();
+    // Retention runs in the background once loaded; reads are cut at the
+    // retention from the start.
     let rows = export_all(&store);
     let cutoff = Resolution::Day.floor(now) - 34 * DAY_MS;
+    assert!(rows.iter().all(|r| r.received_at_ms >= cutoff), "{rows:?}");
+    store.wait_first_retention();
+    let rows = export_all(&store);
     assert!(rows.iter().all(|r| r.received_at_ms >= cutoff), "{rows:?}");
     assert_eq!(rows.len(), 3, "{rows:?}");
     {
@@ -436,8 +455,22 @@ fn retention_drops_old_reports_pages_and_cells() {
         let r = report("a.example", "https://a.example/", MetricName::Lcp, id, 2000.0, now);
         rt.block_on(insert_reports(&store, vec![r])).unwrap()
     };
-    assert_eq!(again("r0"), Inserted { new: 1, replaced: 0 });
-    assert_eq!(again("r3"), Inserted { new: 0, replaced: 1 });
+    assert_eq!(
+        again("r0"),
+        Inserted {
+            new: 1,
+            replaced: 0,
+            deferred: 0
+        }
+    );
+    assert_eq!(
+        again("r3"),
+        Inserted {
+            new: 0,
+            replaced: 1,
+            deferred: 0
+        }
+    );
     assert_eq!(export_all(&store).len(), 4);
     store.close().unwrap();
     // And the saved aggregates no longer have them either.

@@ -1,9 +1,9 @@
 //! The writer thread: group commits of beacons, dedup of re-reports, and
 //! saving the aggregates at shutdown.
 
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use beacon::MetricName;
@@ -11,9 +11,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::catalog::{page_id, site_id, Catalog, NewIds};
 use super::checkpoint::{
-    checkpoint, CheckpointClock, WRITER_CHECKPOINT_EVERY, WRITER_CHECKPOINT_LATEST, WRITER_CHECKPOINT_WINDOW,
+    checkpoint, start_checkpointer, CheckpointClock, WRITER_CHECKPOINT_EVERY, WRITER_CHECKPOINT_LATEST,
+    WRITER_CHECKPOINT_WINDOW,
 };
-use super::schema::{metric_code, nav_code, resolution_code, write_tx, MAINTENANCE_CACHE_KIB};
+use super::intake;
+use super::open::take_group;
+use super::schema::{classify, metric_code, nav_code, resolution_code, space_low, write_tx, MAINTENANCE_CACHE_KIB};
 use super::{Insert, Shared, SqliteOptions};
 use crate::store::cells::{ff_code, Place};
 use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
@@ -37,11 +40,30 @@ enum Delta {
     Remove(Place, f64),
 }
 
+/// How often the writer tries a small write while the disk is full, to
+/// notice when space is back even if no beacons arrive (`/readyz` turns
+/// load balancers away meanwhile).
+const DISK_PROBE_EVERY: Duration = Duration::from_secs(1);
+
 /// The writer thread's state.
 pub(super) struct Writer {
     pub(super) conn: Connection,
     pub(super) shared: Arc<Shared>,
     pub(super) options: SqliteOptions,
+    /// Whether this run has marked the saved aggregates stale (the first
+    /// write does, see [`Writer::begin`]); nothing is written before.
+    begun: bool,
+    /// The aggregates were rebuilt at start-up: the saved ones are deleted
+    /// when this run begins writing.
+    rebuilt: bool,
+    /// Beacons taken into the intake at start-up are still to be written;
+    /// newer ones wait for them (a re-report must follow its first report).
+    intake_pending: bool,
+    /// The last write failed for lack of space (mirrors
+    /// [`Shared::disk_full`], which the writer clears once a write works).
+    disk_full: bool,
+    /// The checkpoint thread, stopped before the final save.
+    checkpointer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     /// The cut-off of a retention pass under way.
     pub(super) retention: Option<i64>,
     /// The clock hour of the last retention pass.
@@ -59,27 +81,58 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// The writer for a loaded store; starts the checkpoint thread.
+    pub(super) fn new(
+        conn: Connection,
+        shared: &Arc<Shared>,
+        options: SqliteOptions,
+        ids: ReportIds,
+        last_row: i64,
+        rebuilt: bool,
+    ) -> Result<Writer, StoreError> {
+        let clock = CheckpointClock::new();
+        let checkpointer = start_checkpointer(&shared.path, clock.clone())?;
+        Ok(Writer {
+            conn,
+            shared: shared.clone(),
+            options,
+            begun: false,
+            rebuilt,
+            intake_pending: true,
+            disk_full: shared.disk_full().is_some(),
+            checkpointer: Some(checkpointer),
+            retention: None,
+            retention_hour: i64::MIN,
+            last_checkpoint: Instant::now(),
+            checkpoints: clock,
+            rolled_hour: Resolution::Hour.bucket(now_ms()),
+            ids,
+            next_row: last_row + 1,
+        })
+    }
+
     /// Group commits until every sender is gone (close, or the last
     /// `Sqlite` dropped) and the queue is empty; then saves the aggregates.
     pub(super) fn run(mut self, rx: Receiver<Insert>) {
         let mut group = Vec::with_capacity(self.options.max_group);
+        self.write_intake();
+        // The first retention pass starts at once (then every hour).
+        if let Err(e) = self.maintain() {
+            tracing::error!(error = %e, "retention failed");
+            self.retention = None;
+        }
         loop {
             let wait = if self.retention.is_some() {
                 Duration::from_millis(1)
+            } else if self.disk_full {
+                DISK_PROBE_EVERY
             } else {
                 TICK
             };
             match rx.recv_timeout(wait) {
                 Ok(first) => {
-                    group.push(first);
-                    while group.len() < self.options.max_group {
-                        match rx.try_recv() {
-                            Ok(next) => group.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    self.shared.queue_depth.fetch_sub(group.len() as i64, Ordering::Relaxed);
-                    self.commit_group(&mut group);
+                    take_group(first, &rx, self.options.max_group, &mut group, &self.shared);
+                    self.commit_group(&mut group, None);
                     let since = self.last_checkpoint.elapsed();
                     if since >= WRITER_CHECKPOINT_EVERY
                         && (since >= WRITER_CHECKPOINT_LATEST || self.checkpoints.within(WRITER_CHECKPOINT_WINDOW))
@@ -94,6 +147,7 @@ impl Writer {
                         }
                     }
                 }
+                Err(RecvTimeoutError::Timeout) if self.disk_full => self.probe_space(),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -102,20 +156,129 @@ impl Writer {
                 self.retention = None;
             }
         }
-        if let Err(e) = self.save_aggregates() {
-            tracing::error!(error = %e, "cannot save aggregates; they will be rebuilt at start-up");
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        // Nothing written this run (or not even the intake): the saved
+        // aggregates are as they were.
+        if self.begun && !self.intake_pending {
+            if let Err(e) = self.save_aggregates() {
+                tracing::error!(error = %e, "cannot save aggregates; they will be rebuilt at start-up");
+            }
         }
         if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
             tracing::warn!(error = %e, "final checkpoint failed");
         }
-        self.shared.writer_alive.store(false, Ordering::Relaxed);
-        tracing::debug!("sqlite writer finished");
+    }
+
+    /// Before this run's first write: marks the saved aggregates stale
+    /// (saved again at close), deleting them if they were rebuilt. A crash
+    /// from then on rebuilds them at the next start.
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.begun {
+            return Ok(());
+        }
+        let tx = write_tx(&mut self.conn)?;
+        if self.rebuilt {
+            tx.execute("DELETE FROM aggregates", [])?;
+            tx.execute("DELETE FROM exact_values", [])?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('aggregates_clean', 0)
+             ON CONFLICT (key) DO UPDATE SET value = 0",
+            [],
+        )?;
+        tx.commit()?;
+        self.begun = true;
+        Ok(())
+    }
+
+    /// Writes the beacons taken into the intake at start-up, oldest first,
+    /// each chunk deleted from it in the transaction that stores it. On a
+    /// failure (a full disk) they stay, and are tried again before the
+    /// next group.
+    fn write_intake(&mut self) {
+        let mut written = 0usize;
+        while self.intake_pending {
+            let chunk = match intake::read_chunk(&self.conn, self.options.max_group) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the intake");
+                    return;
+                }
+            };
+            let (beacons, Some(last)) = chunk else {
+                self.intake_pending = false;
+                break;
+            };
+            let mut answers = Vec::with_capacity(beacons.len());
+            let mut group: Vec<Insert> = beacons
+                .into_iter()
+                .map(|b| {
+                    let (ack, answer) = tokio::sync::oneshot::channel();
+                    answers.push(answer);
+                    Insert { beacons: vec![b], ack }
+                })
+                .collect();
+            if !self.commit_group(&mut group, Some(last)) {
+                return; // it stays in the intake
+            }
+            for mut answer in answers {
+                match answer.try_recv() {
+                    Ok((Ok(_), _)) => written += 1,
+                    // Refused alone: a limit lowered since it was taken.
+                    Ok((Err(e), _)) => tracing::warn!(error = %e, "beacon from the intake refused"),
+                    Err(_) => {}
+                }
+            }
+        }
+        if written > 0 {
+            tracing::info!(beacons = written, "wrote the beacons received while loading");
+        }
+    }
+
+    /// While the disk is full: a small write, and enough free space, mean
+    /// it is not any more.
+    fn probe_space(&mut self) {
+        let probe = (|| -> Result<(), StoreError> {
+            let tx = write_tx(&mut self.conn)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('space_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = ?1",
+                [now_ms()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if probe.is_ok() && !space_low(&self.shared.path) {
+            self.disk_full = false;
+            self.shared.set_disk_full(None);
+        }
     }
 
     /// Writes each queued beacon, commits once, acknowledges each, then
     /// updates the aggregates. An SQL error fails the whole group (nothing
     /// of it is kept); a beacon refused by a limit fails alone.
-    fn commit_group(&mut self, group: &mut Vec<Insert>) {
+    /// `intake_upto`: the group comes from the intake, whose rows up to
+    /// this sequence number go in the same transaction. Whether the group
+    /// was committed.
+    fn commit_group(&mut self, group: &mut Vec<Insert>, intake_upto: Option<i64>) -> bool {
+        let ready = self.begin().and_then(|()| {
+            if intake_upto.is_none() && self.intake_pending {
+                self.write_intake();
+                if self.intake_pending {
+                    return Err(StoreError::DiskFull(self.shared.disk_full().unwrap_or_else(|| {
+                        "the beacons received while loading could not be written yet".into()
+                    })));
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = ready {
+            self.failed(group, e);
+            return false;
+        }
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
         let mut deltas = Vec::new();
         let mut new_ids = NewIds::default();
@@ -149,6 +312,9 @@ impl Writer {
                     results.push(w.beacons(&insert.beacons)?);
                 }
             }
+            if let Some(upto) = intake_upto {
+                tx.execute("DELETE FROM intake WHERE seq <= ?1", [upto])?;
+            }
             timings[0] = started.elapsed();
             let mut state = shared.state.write().expect("state lock poisoned");
             tx.commit()?;
@@ -158,8 +324,7 @@ impl Writer {
             // read that follows an acknowledgement still sees the reports:
             // it waits for this lock, held until they are added.
             for (insert, result) in group.drain(..).zip(results.drain(..)) {
-                // The handler may have given up (client gone); nothing to do.
-                let _ = insert.ack.send((result, insert.beacons));
+                insert.answer(result);
             }
             let state = &mut *state;
             for (id, name) in new_ids.sites.drain(..) {
@@ -209,13 +374,31 @@ impl Writer {
             );
         }
         // Committed groups were acknowledged inside; a failed one is here.
-        if let Err(e) = committed {
-            tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
-            let msg = e.to_string();
-            for insert in group.drain(..) {
-                let failed = StoreError::Internal(format!("commit failed: {msg}"));
-                let _ = insert.ack.send((Err(failed), insert.beacons));
+        match committed {
+            Ok(()) => {
+                if self.disk_full {
+                    self.disk_full = false;
+                    self.shared.set_disk_full(None);
+                }
+                true
             }
+            Err(e) => {
+                self.failed(group, e);
+                false
+            }
+        }
+    }
+
+    /// Answers every insert of a group that could not be committed.
+    fn failed(&mut self, group: &mut Vec<Insert>, e: StoreError) {
+        let e = classify(e, &self.shared.path);
+        tracing::error!(error = %e, beacons = group.len(), "cannot commit beacons");
+        if let StoreError::DiskFull(why) = &e {
+            self.disk_full = true;
+            self.shared.set_disk_full(Some(why.clone()));
+        }
+        for insert in group.drain(..) {
+            insert.answer(Err(e.duplicate()));
         }
     }
 
@@ -223,6 +406,9 @@ impl Writer {
     /// hourly retention pass, and advances a pass under way by one chunk.
     fn maintain(&mut self) -> Result<(), StoreError> {
         let now = now_ms();
+        if self.begin().is_err() {
+            return Ok(()); // no space yet: nothing to maintain before the first write
+        }
         if Resolution::Hour.bucket(now) != self.rolled_hour {
             self.rolled_hour = Resolution::Hour.bucket(now);
             let started = Instant::now();
