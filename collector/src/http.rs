@@ -537,9 +537,27 @@ async fn beacon_preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     resp
 }
 
-/// Compares without stopping at the first difference.
+/// Whether two API keys are equal, in time that depends on neither's
+/// length nor content: their SHA-256 digests (always 32 bytes) are
+/// compared without stopping at the first difference.
 fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+}
+
+/// Whether `key` is one of `keys`, comparing with every one of them.
+fn is_one_of(keys: &[String], key: &str) -> bool {
+    keys.iter().fold(false, |found, k| found | same_key(k, key))
+}
+
+/// The API key a request presents: `X-API-Key`, or `Authorization` with
+/// the `Bearer` scheme (its name in any case, as HTTP says).
+fn presented_key(req: &HttpRequest) -> Option<&str> {
+    header_str(req, header::HeaderName::from_static("x-api-key")).or_else(|| {
+        let (scheme, token) = header_str(req, header::AUTHORIZATION)?.trim_start().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    })
 }
 
 /// Checks the API key, when keys are configured: a global key reads every
@@ -548,21 +566,16 @@ fn authorize(req: &HttpRequest, policy: &Policy, site: Option<&str>) -> Result<(
     if !policy.auth_required() {
         return Ok(());
     }
-    let key = header_str(req, header::HeaderName::from_static("x-api-key"))
-        .or_else(|| header_str(req, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
-    let Some(key) = key else {
+    let Some(key) = presented_key(req) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "an API key is required: send it as X-API-Key or Authorization: Bearer",
         ));
     };
-    if policy.api_keys.iter().any(|k| same_key(k, key)) {
+    if is_one_of(&policy.api_keys, key) {
         return Ok(());
     }
-    let owner = policy
-        .sites
-        .iter()
-        .find(|(_, s)| s.api_keys.iter().any(|k| same_key(k, key)));
+    let owner = policy.sites.iter().find(|(_, s)| is_one_of(&s.api_keys, key));
     match (owner, site) {
         (None, _) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key")),
         (Some((owner, _)), Some(site)) if owner == site => Ok(()),
@@ -580,13 +593,11 @@ pub fn access(req: &HttpRequest, policy: &Policy) -> Result<crate::alerts::api::
     if !policy.auth_required() {
         return Ok(Access { sites: None });
     }
-    let key = header_str(req, header::HeaderName::from_static("x-api-key"))
-        .or_else(|| header_str(req, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").map(str::trim)));
-    let owner = key.and_then(|key| {
+    let owner = presented_key(req).and_then(|key| {
         policy
             .sites
             .iter()
-            .find(|(_, s)| s.api_keys.iter().any(|k| same_key(k, key)))
+            .find(|(_, s)| is_one_of(&s.api_keys, key))
             .map(|(site, _)| site.clone())
     });
     match owner {
@@ -753,10 +764,17 @@ impl<'a> ExportRow<'a> {
 pub const CSV_HEADER: &str =
     "site,page,metric,id,value,delta,rating,navigationType,formFactor,pageViewId,sessionId,receivedAt\n";
 
-/// A CSV field, quoted when it has to be (RFC 4180).
+/// A CSV text field, quoted when it has to be (RFC 4180). A field that a
+/// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return: ids and page view ids come from browsers) gets
+/// a leading `'`, as OWASP advises; JSON exports keep the exact text.
 fn csv_field(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula || s.contains([',', '"', '\n', '\r']) {
         out.push('"');
+        if formula {
+            out.push('\'');
+        }
         out.push_str(&s.replace('"', "\"\""));
         out.push('"');
     } else {
@@ -952,5 +970,28 @@ mod tests {
         assert!(same_key("abc", "abc"));
         assert!(!same_key("abc", "abd"));
         assert!(!same_key("abc", "abcd"));
+        assert!(!same_key("", "a"));
+        assert!(is_one_of(&["x".into(), "abc".into()], "abc"));
+        assert!(!is_one_of(&["x".into(), "abc".into()], "ab"));
+    }
+
+    /// Finding 7: ids starting with a formula character were exported as
+    /// they are, and a spreadsheet runs them.
+    #[test]
+    fn csv_neutralises_formulas() {
+        for (text, csv) in [
+            ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
+            ("+1", "\"'+1\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("\tx", "\"'\tx\""),
+            ("\rx", "\"'\rx\""),
+            ("v5-1-2", "v5-1-2"),
+            ("a=b", "a=b"),
+        ] {
+            let mut out = String::new();
+            csv_field(&mut out, text);
+            assert_eq!(out, csv, "{text:?}");
+        }
     }
 }

@@ -40,8 +40,50 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
     }
 }
 
+/// How deep JSON may nest: serde_json's recursion limit. The beacon
+/// nests three levels; deeper bodies are refused as malformed, whichever
+/// field the nesting is in.
+const MAX_DEPTH: usize = 128;
+
+/// Whether `body` nests arrays and objects deeper than `limit` (brackets
+/// inside strings do not count).
+fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Why `body` does not parse, with the path of the field where it fails.
 fn explain(body: &[u8]) -> Invalid {
+    // Only on the failure path: valid beacons never pay for the scan.
+    if nests_deeper_than(body, MAX_DEPTH) {
+        return Invalid {
+            reason: Reason::MalformedJson,
+            message: format!("malformed JSON: nested deeper than {MAX_DEPTH} levels"),
+            field: None,
+        };
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, Beacon>(&mut de) {
         Err(e) => {
@@ -187,6 +229,36 @@ mod tests {
 
     fn err(body: &str) -> Invalid {
         reports(body.as_bytes(), 0).unwrap_err()
+    }
+
+    /// Finding 9: deeply nested bodies were labelled `invalid_field` (or
+    /// as a missing field), wherever the nesting was.
+    #[test]
+    fn bodies_nested_too_deeply_are_malformed_json() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        for body in [
+            format!("{{\"schemaVersion\":1,\"x\":{}}}", deep(200)),
+            format!("{{\"schemaVersion\":1,\"page\":\"https://a.example/\",\"metrics\":{}}}", deep(200)),
+            format!(
+                "{{\"schemaVersion\":1,\"page\":\"https://a.example/\",\"metrics\":[{{\"name\":\"LCP\",\"value\":{}}}]}}",
+                deep(129)
+            ),
+            deep(10_000),
+            objects(300),
+        ] {
+            let e = err(&body);
+            assert_eq!(e.reason, Reason::MalformedJson, "{}: {}", &body[..40.min(body.len())], e.message);
+            assert!(e.message.contains("nested deeper than 128"), "{}", e.message);
+        }
+        // Brackets inside strings are not nesting; 128 levels of real
+        // nesting are only a type error.
+        let e = err(&format!(
+            "{{\"schemaVersion\":1,\"page\":\"{}\",\"metrics\":{}}}",
+            "[".repeat(500),
+            deep(127)
+        ));
+        assert_ne!(e.reason, Reason::MalformedJson, "{}", e.message);
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server,
         .backlog(4096)
         // Requests in flight finish within the body timeout (a trickling
         // body is cut then), and the answer takes a moment more.
-        .shutdown_timeout(body_timeout.as_secs() + 5);
+        .shutdown_timeout(body_timeout.as_secs() + 5)
+        // SIGTERM and SIGINT are handled by [`stop_on_signal`].
+        .disable_signals();
     let bind_err = |source| StartupError::Bind {
         addr: config.listen.clone(),
         source,
@@ -77,6 +79,37 @@ pub fn bind(config: &Config, state: AppState) -> Result<(actix_web::dev::Server,
     };
     let addrs = server.addrs();
     Ok((server.run(), addrs))
+}
+
+/// How long the workers get to take the connections already accepted,
+/// between pausing the accept loop and stopping.
+const DRAIN: Duration = Duration::from_millis(200);
+
+/// On SIGTERM or SIGINT: stops accepting, gives the workers a moment to
+/// take the connections already accepted (actix closes, unanswered, those
+/// still queued for a worker when it stops: a beacon sent then was reset),
+/// then stops gracefully (requests in flight finish).
+#[cfg(unix)]
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT; stop the collector with SIGKILL");
+        return;
+    };
+    futures_util::future::select(Box::pin(term.recv()), Box::pin(int.recv())).await;
+    tracing::info!("stopping: finishing the requests in flight");
+    handle.pause().await;
+    actix_web::rt::time::sleep(DRAIN).await;
+    handle.stop(true).await;
+}
+
+#[cfg(not(unix))]
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        handle.pause().await;
+        actix_web::rt::time::sleep(DRAIN).await;
+        handle.stop(true).await;
+    }
 }
 
 /// The listening socket a supervisor passed as file descriptor 3, by
@@ -174,6 +207,7 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
                 }
             }
         }
+        actix_web::rt::spawn(stop_on_signal(server.handle()));
         let (handle, store, failure) = (server.handle(), store.clone(), failure.clone());
         watcher = std::thread::Builder::new()
             .name("store-watch".into())

@@ -61,9 +61,10 @@ pub fn site_of(page: &Url) -> Option<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageKey {
     pub site: String,
-    /// The URL as the `url` crate normalises it, without query and
-    /// fragment: keeps one page under one key (`http://A` = `http://a/`) and
-    /// keeps query strings, which may carry personal data, out of storage.
+    /// The URL as the `url` crate normalises it, without query, fragment
+    /// and user info: keeps one page under one key (`http://A` =
+    /// `http://a/`) and keeps query strings and credentials, which may
+    /// carry personal data, out of storage.
     pub page: String,
 }
 
@@ -96,6 +97,10 @@ pub fn page_key(page: &str) -> Result<PageKey, Invalid> {
     let site = site_of(&url).ok_or_else(|| Invalid::new(Reason::InvalidPage, "page", "page URL has no host"))?;
     url.set_query(None);
     url.set_fragment(None);
+    // Credentials in the URL (`https://user:pass@host/`) are never kept.
+    // Both calls succeed on an http(s) URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     Ok(PageKey { site, page: url.into() })
 }
 
@@ -215,8 +220,10 @@ pub fn new_beacon(beacon: Beacon, key: PageKey, received_at_ms: i64) -> NewBeaco
             .map(|m| NewReport {
                 metric: m.name,
                 report_id: m.id,
-                value: m.value,
-                delta: m.delta,
+                // -0 is 0 (adding +0 turns -0 into +0 and nothing else):
+                // exports would show `-0` otherwise.
+                value: m.value + 0.0,
+                delta: m.delta + 0.0,
                 navigation_type: m.navigation_type,
             })
             .collect(),
@@ -295,6 +302,34 @@ mod tests {
         assert_eq!(k.page, "https://shop.example/cart");
         assert_eq!(page_key("https://shop.example:443/").unwrap().site, "shop.example");
         assert_eq!(page_key("http://[::1]:3000/a").unwrap().site, "[::1]:3000");
+    }
+
+    /// Finding 6: credentials in a page URL were stored and exported.
+    #[test]
+    fn user_info_is_stripped_from_page_keys() {
+        for (page, key) in [
+            ("https://user:pass@shop.example/x?q=1#f", "https://shop.example/x"),
+            ("https://user@shop.example:8443/x", "https://shop.example:8443/x"),
+            ("http://:secret@127.0.0.1:8080/", "http://127.0.0.1:8080/"),
+            ("https://us%40er:p%3Ass@shop.example/", "https://shop.example/"),
+        ] {
+            let k = page_key(page).unwrap();
+            assert_eq!(k.page, key, "{page}");
+            assert!(!k.site.contains('@'), "{page}: {}", k.site);
+        }
+    }
+
+    /// Finding 9: `-0` was stored (and exported) as `-0`.
+    #[test]
+    fn negative_zero_is_stored_as_zero() {
+        let mut b = beacon();
+        b.metrics[0].value = -0.0;
+        b.metrics[0].delta = -0.0;
+        let key = validate(&b, MAX_METRICS).unwrap();
+        let stored = new_beacon(b, key, 0);
+        let r = &stored.reports[0];
+        assert!(r.value == 0.0 && r.value.is_sign_positive(), "{:?}", r.value);
+        assert!(r.delta.is_sign_positive(), "{:?}", r.delta);
     }
 
     #[test]

@@ -87,6 +87,22 @@ fn each_bad_field_is_400_naming_the_field_and_reason() {
     let cases: Vec<(String, Option<&str>, &str)> = vec![
         ("nope".into(), None, "malformed_json"),
         ("42".into(), None, "invalid_field"),
+        // Nested deeper than JSON parsers go, in a known or an unknown field.
+        (
+            with(|b| b["metrics"][0]["value"] = json!("DEEP"))
+                .replace("\"DEEP\"", &format!("{}{}", "[".repeat(200), "]".repeat(200))),
+            None,
+            "malformed_json",
+        ),
+        (
+            format!(
+                "{{\"schemaVersion\":1,\"deep\":{}1{}}}",
+                "{\"a\":".repeat(300),
+                "}".repeat(300)
+            ),
+            None,
+            "malformed_json",
+        ),
         (
             with(|b| b["schemaVersion"] = json!(2)),
             Some("schemaVersion"),

@@ -228,3 +228,22 @@ fn alerts_can_be_disabled() {
     let log = std::fs::read_to_string(log).unwrap();
     assert!(status.success() && !log.contains("panicked"), "{status}: {log}");
 }
+
+/// Finding 9: the first start on a new store logged that the last run
+/// "did not shut down cleanly". A real crash still says so.
+#[test]
+fn only_a_crash_is_logged_as_an_unclean_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let unclean = "did not shut down cleanly";
+    let c = Collector::start(dir.path(), &[]);
+    assert_eq!(c.beacon(&beacon_json(PAGE, "LCP", "l", 1234.0)).status, 204);
+    let log = c.log.clone();
+    c.kill();
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(unclean), "first start");
+    let c = Collector::start(dir.path(), &[]);
+    assert_eq!(metric(&c.summary(), PAGE, "LCP"), json!({"count": 1, "p75": 1234.0}));
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains(unclean),
+        "after SIGKILL"
+    );
+}

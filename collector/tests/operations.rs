@@ -159,6 +159,26 @@ fn api_keys_guard_the_read_apis() {
     // Health needs no key.
     assert_eq!(c.get("/healthz").status, 200);
     assert_eq!(c.get("/readyz").status, 200);
+    // Finding 9: the scheme is matched in any case, as HTTP says; keys of
+    // other lengths and near misses are refused.
+    for auth in [
+        "bearer admin-0123456789",
+        "BEARER  admin-0123456789",
+        "Bearer\tadmin-0123456789 ",
+    ] {
+        let r = c.get_with("/v1/summary", &[("Authorization", auth)]);
+        let expected = if auth.contains('\t') { 401 } else { 200 };
+        assert_eq!(r.status, expected, "{auth:?}: {}", r.body);
+    }
+    for wrong in ["admin-012345678", "admin-01234567890", "", "Admin-0123456789"] {
+        let r = c.get_with("/v1/summary", &[("Authorization", &format!("Bearer {wrong}"))]);
+        assert_eq!(r.status, 401, "{wrong:?}");
+    }
+    assert_eq!(
+        c.get_with("/v1/summary", &[("Authorization", "Basic admin-0123456789")])
+            .status,
+        401
+    );
 }
 
 #[test]
@@ -245,6 +265,64 @@ fn export_streams_csv_and_json() {
     assert_eq!(c.get("/v1/export?format=json&site=nobody.example").json(), json!([]));
     assert_eq!(c.get("/v1/export?format=xml").status, 400);
     assert_eq!(c.get("/v1/export?from=yesterday").status, 400);
+}
+
+/// Finding 7: ids, `pageViewId` and `sessionId` that start like a formula
+/// were exported as they are, and a spreadsheet runs them. CSV gets a
+/// leading `'` (OWASP); JSON keeps the exact text.
+#[test]
+fn csv_export_neutralises_formulas_and_json_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let hostile = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1+1)", "\t=1", "\r=1"];
+    for (i, text) in hostile.iter().enumerate() {
+        let body = json!({"schemaVersion": 1, "page": PAGE, "pageViewId": text, "sessionId": text,
+            "metrics": [{"name": "LCP", "value": 100 + i, "delta": 1, "id": text, "rating": "good",
+                         "navigationType": "navigate"}]});
+        assert_eq!(c.beacon(&body.to_string()).status, 204, "{text:?}");
+    }
+    let csv = c.get("/v1/export?format=csv").body;
+    for text in hostile {
+        let cell = format!("\"'{}\"", text.replace('"', "\"\""));
+        assert_eq!(
+            csv.matches(&cell).count(),
+            3,
+            "{text:?} as {cell:?} in id, pageViewId, sessionId:\n{csv}"
+        );
+    }
+    // No cell of a row starts with a formula character unquoted.
+    for line in csv.lines().skip(1) {
+        assert!(!line.split(',').any(|f| f.starts_with(['=', '+', '@'])), "{line}");
+    }
+    let rows = c.get("/v1/export?format=json").json();
+    let ids: HashSet<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, hostile.into_iter().collect());
+}
+
+/// Findings 6 and 9: credentials in page URLs were stored and exported
+/// (`https://user:pass@...`), and `-0` was stored as `-0`.
+#[test]
+fn user_info_is_never_stored_and_negative_zero_is_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let body = json!({"schemaVersion": 1, "page": "https://user:pass@a.example/cart?x=1#y",
+        "metrics": [{"name": "CLS", "value": -0.0, "delta": -0.0, "id": "c", "rating": "good",
+                     "navigationType": "navigate"}]});
+    assert!(body.to_string().contains("-0.0"), "{body}");
+    assert_eq!(c.beacon(&body.to_string()).status, 204);
+    let csv = c.get("/v1/export?format=csv").body;
+    let json = c.get("/v1/export?format=json").body;
+    let summary = c.get("/v1/summary").body;
+    for text in [&csv, &json, &summary] {
+        assert!(!text.contains("user") && !text.contains("pass"), "{text}");
+    }
+    assert!(csv.contains("a.example,https://a.example/cart,CLS,c,0,0,good"), "{csv}");
+    assert!(json.contains(r#""value":0.0,"delta":0.0"#), "{json}");
 }
 
 #[test]

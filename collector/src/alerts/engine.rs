@@ -160,6 +160,10 @@ impl Engine {
     /// Evaluates every rule at `now_ms`.
     pub fn evaluate(&self, source: &dyn AlertSource, now_ms: i64) -> Result<EvalSummary, AlertError> {
         let mut summary = EvalSummary::default();
+        if !source.ready() {
+            tracing::debug!("the metric store is not ready yet: evaluation skipped");
+            return Ok(summary);
+        }
         let silences: Vec<Silence> = self
             .store
             .silences(now_ms)?

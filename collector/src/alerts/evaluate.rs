@@ -91,6 +91,13 @@ pub struct SourceError(pub String);
 
 /// What the alert engine reads from the metric store.
 pub trait AlertSource {
+    /// Whether the source can be read now (a store still loading at
+    /// start-up cannot): an evaluation waits, changing nothing, until it
+    /// can.
+    fn ready(&self) -> bool {
+        true
+    }
+
     /// Every page with reports of `metric` in `period`, of one site or all
     /// sites, of one form factor or all together.
     fn pages(

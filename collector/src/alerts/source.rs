@@ -52,6 +52,10 @@ pub fn span(p: Period) -> Span {
 }
 
 impl AlertSource for StoreSource {
+    fn ready(&self) -> bool {
+        self.store.status().phase == crate::store::StorePhase::Ready
+    }
+
     fn pages(
         &self,
         site: Option<&str>,

@@ -70,13 +70,26 @@ pub(super) fn start_checkpointer(
     let handle = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            // Failures repeat every 50 ms while they last (a full disk):
+            // logged when they start, then once a minute.
+            let mut failing_since: Option<std::time::Instant> = None;
+            let mut logged = std::time::Instant::now();
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 match checkpoint(&conn) {
                     Ok(()) => {
                         clock.mark();
                         resident.refresh();
+                        if failing_since.take().is_some() {
+                            tracing::info!("checkpoints succeed again");
+                        }
                     }
-                    Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                    Err(e) => {
+                        if failing_since.is_none() || logged.elapsed() >= Duration::from_secs(60) {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                            logged = std::time::Instant::now();
+                        }
+                        failing_since.get_or_insert_with(std::time::Instant::now);
+                    }
                 }
             }
         })
