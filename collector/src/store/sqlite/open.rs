@@ -92,7 +92,7 @@ fn start(
             .name("sqlite-loader".into())
             .spawn(move || -> Result<Loaded, StoreError> {
                 let conn = open_connection(&path, read_role)?;
-                load(&conn, &catalog, horizon_ms, &stop)
+                load(&conn, || open_connection(&path, read_role), &catalog, horizon_ms, &stop)
             })
             .map_err(|e| StoreError::Internal(format!("cannot start the loader thread: {e}")))?
     };

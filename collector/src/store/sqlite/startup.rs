@@ -34,8 +34,12 @@ pub(super) struct Loaded {
 /// cleanly, else rebuilds them from the raw reports; indexes the report
 /// ids either way. Reads only: the writer takes beacons meanwhile (into
 /// the intake). Gives up with [`StoreError::Closed`] once `stop` is set.
+/// `second` opens another read connection: when the aggregates are loaded
+/// from their saved copy, the report ids are indexed on it at the same time,
+/// on a second thread (the two take about the same time).
 pub(super) fn load(
     conn: &Connection,
+    second: impl FnOnce() -> Result<Connection, StoreError> + Send,
     catalog: &Catalog,
     horizon_ms: i64,
     stop: &AtomicBool,
@@ -47,12 +51,30 @@ pub(super) fn load(
             r.get(0)
         })
         .optional()?;
-    let mut ids = ReportIds::new();
     if clean == Some(1) {
         let mut cells = Cells::new(horizon_ms);
         let mut values = Values::new();
-        let saved =
-            load_aggregates(conn, catalog, &mut cells).and_then(|n| Ok((n, load_values(conn, catalog, &mut values)?)));
+        let (saved, indexed) = std::thread::scope(|s| {
+            let indexer = std::thread::Builder::new().name("sqlite-ids".into()).spawn_scoped(
+                s,
+                || -> Result<(ReportIds, Scanned), StoreError> {
+                    let conn = second()?;
+                    let mut ids = ReportIds::new();
+                    let scanned = scan_beacons(&conn, catalog, &mut ids, None, stop)?;
+                    tracing::info!(reports = scanned.reports, ms = ms(), "indexed report ids");
+                    Ok((ids, scanned))
+                },
+            );
+            let saved = load_aggregates(conn, catalog, &mut cells, stop)
+                .and_then(|n| Ok((n, load_values(conn, catalog, &mut values)?)));
+            let indexed = match indexer {
+                Ok(t) => t
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Internal("the id indexer panicked".into()))),
+                Err(e) => Err(StoreError::Internal(format!("cannot start the id indexer: {e}"))),
+            };
+            (saved, indexed)
+        });
         match saved {
             Ok((n, days)) => {
                 tracing::info!(
@@ -62,8 +84,7 @@ pub(super) fn load(
                     ms = ms(),
                     "loaded saved aggregates"
                 );
-                let scanned = scan_beacons(conn, catalog, &mut ids, None, stop)?;
-                tracing::info!(reports = scanned.reports, ms = ms(), "indexed report ids");
+                let (ids, scanned) = indexed?;
                 return Ok(Loaded {
                     cells,
                     values,
@@ -79,6 +100,7 @@ pub(super) fn load(
     }
     // A new store has no `aggregates_clean` yet (it is written at the
     // first write): nothing to say, little to scan.
+    let mut ids = ReportIds::new();
     let mut cells = Cells::new(horizon_ms);
     let mut values = Values::new();
     let scanned = scan_beacons(conn, catalog, &mut ids, Some((&mut cells, &mut values)), stop)?;
@@ -99,7 +121,12 @@ pub(super) fn load(
     })
 }
 
-fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> Result<usize, StoreError> {
+fn load_aggregates(
+    conn: &Connection,
+    catalog: &Catalog,
+    cells: &mut Cells,
+    stop: &AtomicBool,
+) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT page_id, metric, form_factor, resolution, bucket, good,
                 needs_improvement, poor, sketch FROM aggregates",
@@ -108,6 +135,9 @@ fn load_aggregates(conn: &Connection, catalog: &Catalog, cells: &mut Cells) -> R
     let mut n = 0;
     let corrupt = |what: &str| StoreError::Internal(format!("saved aggregate {what}"));
     while let Some(row) = rows.next()? {
+        if n % 65_536 == 0 && stop.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
         let page: u32 = row.get(0)?;
         let Some(&(site, _)) = catalog.pages.get(&page) else {
             continue;
