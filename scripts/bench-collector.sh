@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Collector benchmarks, all on loopback (see docs/benchmarks.md):
+#  m. memory per new page key and per stored report (examples/bench_memory);
 #  0. parse, validate and convert of a beacon body alone (examples/bench_parse),
 #     against a serde_json pass that builds nothing;
 #  1. throughput with wrk, keep-alive, 64 connections: 1-metric beacons
@@ -29,7 +30,7 @@ if ! command -v wrk >/dev/null; then
   exit 1
 fi
 cargo build --release -p vitalsign-collector --bin vitalsign-collector --example noop_server --example gen_store \
-  --example bench_parse
+  --example bench_parse --example bench_memory
 bin=$target/release/vitalsign-collector
 noop=$target/release/examples/noop_server
 gen=$target/release/examples/gen_store
@@ -44,6 +45,7 @@ trap cleanup EXIT
 
 # start_server NAME CMD...: starts it, waits for its "listening on" line,
 # sets $pid and $url.
+# (The collector listens at once and loads its store after: wait_ready.)
 start_server() {
   local name=$1; shift
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
@@ -56,6 +58,14 @@ start_server() {
   done
   echo "$name did not start" >&2
   exit 1
+}
+
+# wait_ready: until the collector at $url answers /readyz with 200.
+wait_ready() {
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ]; do
+    kill -0 "$pid" 2>/dev/null || { echo "the collector exited" >&2; exit 1; }
+    sleep 0.02
+  done
 }
 
 stop_server() {
@@ -87,6 +97,10 @@ run_wrk() {
   ' "$work/$label.wrk"
 }
 
+echo "== memory: per new page key and per stored report (live heap, same run's empty store as baseline)"
+"$target/release/examples/bench_memory"
+echo
+
 echo "== parse, validate and convert a beacon body (one thread, no HTTP)"
 "$target/release/examples/bench_parse" 10
 "$target/release/examples/bench_parse" 1
@@ -102,6 +116,7 @@ stop_server
 
 start_server collector "$bin" --listen 127.0.0.1:0 --data-dir "$work/data" \
   --www-dir /nonexistent --agent-dir /nonexistent --rate-per-ip 0
+wait_ready
 read -r one_rps one_p99 one_bad one_n one_cpu < <(run_wrk one collector/benches/beacon1.lua)
 read -r ten_rps ten_p99 ten_bad ten_n ten_cpu < <(run_wrk ten collector/benches/beacon10.lua)
 stored=$(curl -s "$url/metrics" | awk '/^vitalsign_reports_stored_total/ { print $2 }')
@@ -128,6 +143,7 @@ echo "== GET /v1/summary over $SUMMARY_REPORTS reports, $SUMMARY_PAGES pages, 28
 "$gen" "$work/summary" "$SUMMARY_REPORTS" "$SUMMARY_PAGES" 28
 start_server summary "$bin" --listen 127.0.0.1:0 --data-dir "$work/summary" \
   --www-dir /nonexistent --agent-dir /nonexistent
+wait_ready
 for _ in 1 2 3; do curl -s -o /dev/null "$url/v1/summary?site=bench.example"; done
 : >"$work/times"
 for _ in $(seq 1 30); do
@@ -149,14 +165,22 @@ if [ "$STARTUP_REPORTS" -gt 0 ]; then
   echo "== start-up on a store of $STARTUP_REPORTS reports"
   "$gen" "$work/big" "$STARTUP_REPORTS" 10000 35
   echo "store size: $(du -sh "$work/big" | cut -f1)"
+  # The first start migrates the schema; the figures are from the second.
+  start_server big0 "$bin" --listen 127.0.0.1:0 --data-dir "$work/big" --www-dir /nonexistent --agent-dir /nonexistent
+  wait_ready
+  stop_server
   t0=$(date +%s.%N)
   start_server big "$bin" --listen 127.0.0.1:0 --data-dir "$work/big" --www-dir /nonexistent --agent-dir /nonexistent
   t1=$(date +%s.%N)
-  echo "clean start (saved aggregates loaded): $(echo "$t1 - $t0" | bc) s"
+  wait_ready
+  t2=$(date +%s.%N)
+  echo "clean start (saved aggregates loaded): listening after $(echo "$t1 - $t0" | bc) s (beacons taken from then on), ready after $(echo "$t2 - $t0" | bc) s"
   kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   t0=$(date +%s.%N)
   start_server big2 "$bin" --listen 127.0.0.1:0 --data-dir "$work/big" --www-dir /nonexistent --agent-dir /nonexistent
   t1=$(date +%s.%N)
-  echo "start after SIGKILL (aggregates rebuilt from raw reports): $(echo "$t1 - $t0" | bc) s"
+  wait_ready
+  t2=$(date +%s.%N)
+  echo "start after SIGKILL (aggregates rebuilt from raw reports): listening after $(echo "$t1 - $t0" | bc) s, ready after $(echo "$t2 - $t0" | bc) s"
   stop_server
 fi

@@ -21,9 +21,11 @@ pub const DEFAULT_BURST_PER_IP: u32 = 1_000;
 pub const DEFAULT_RATE_PER_SITE: u32 = 0;
 pub const DEFAULT_QUEUE_LEN: usize = 4_096;
 /// Distinct page keys of all sites together: each costs memory (about
-/// 2.7 KB with a month of data, see `docs/benchmarks.md`), and the
-/// per-site cap times the site cap would allow gigabytes.
-pub const DEFAULT_MAX_PAGES: u32 = 100_000;
+/// 10 KB for a page of one 5-metric beacon, `examples/bench_memory.rs`), and
+/// the per-site cap times the site cap alone would allow 98 GB. 50,000
+/// pages take at most about 0.5 GB, which leaves the other half of 1 GB
+/// for reports (about 80 bytes each).
+pub const DEFAULT_MAX_PAGES: u32 = 50_000;
 /// Longest a beacon body may take to arrive, once its headers have.
 pub const DEFAULT_BODY_TIMEOUT_MS: i64 = 10_000;
 
@@ -91,7 +93,7 @@ pub struct Cli {
     pub max_pages_per_site: Option<u32>,
 
     /// Distinct page keys of all sites together; past it, new pages of any
-    /// site count under its "(other)" page [default: 100000]
+    /// site count under its "(other)" page [default: 50000]
     #[arg(long, env = "VITALSIGN_MAX_PAGES", value_name = "N")]
     pub max_pages: Option<u32>,
 
