@@ -1,5 +1,7 @@
 //! Streaming raw reports out of `beacons`.
 
+use std::sync::atomic::Ordering;
+
 use rusqlite::{params, Connection};
 
 use super::schema::{metric_from_code, nav_from_code};
@@ -18,15 +20,21 @@ const ALL_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_i
     WHERE b.received_at >= ?1 AND b.received_at < ?2
     ORDER BY b.received_at, b.id";
 
-/// One site: its pages' ranges of the page-and-time index, then sorted
-/// (only that site's rows; through the time index, a small site on a
-/// large store read every row in the window).
+/// One site: its range of the site-and-time index, already in order
+/// (through the time index, a small site on a large store read every row
+/// of the window).
 pub(super) const SITE_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
         b.received_at, b.reports
-    FROM beacons b INDEXED BY beacons_page_time
+    FROM beacons b INDEXED BY beacons_site_time
         JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
-    WHERE b.page_id IN (SELECT id FROM pages WHERE site_id = (SELECT id FROM sites WHERE site = ?3))
-        AND b.received_at >= ?1 AND b.received_at < ?2
+    WHERE b.site_id = ?3 AND b.received_at >= ?1 AND b.received_at < ?2
+    ORDER BY b.received_at, b.id";
+
+/// One site while older rows still lack their site (`backfill.rs`).
+const SITE_BY_NAME_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
+        b.received_at, b.reports
+    FROM beacons b JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
+    WHERE b.received_at >= ?1 AND b.received_at < ?2 AND s.site = ?3
     ORDER BY b.received_at, b.id";
 
 pub(super) fn run_export(
@@ -36,13 +44,29 @@ pub(super) fn run_export(
     out: &tokio::sync::mpsc::Sender<Result<Vec<Report>, StoreError>>,
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
-    let mut stmt = tx.prepare(if q.site.is_some() { SITE_SQL } else { ALL_SQL })?;
-    let cutoff = shared.state.read().expect("state lock poisoned").cutoff_ms;
-    let from = q.from_ms.max(cutoff);
-    let mut rows = match &q.site {
-        Some(site) => stmt.query(params![from, q.to_ms, site])?,
-        None => stmt.query(params![from, q.to_ms])?,
+    let (cutoff, site_id) = {
+        let state = shared.state.read().expect("state lock poisoned");
+        let site_id = q.site.as_ref().map(|s| state.catalog.by_name.get(s).copied());
+        (state.cutoff_ms, site_id)
     };
+    let from = q.from_ms.max(cutoff);
+    let backfilled = shared.site_backfilled.load(Ordering::Acquire);
+    let (mut stmt, mut rows);
+    match (&q.site, site_id) {
+        (None, _) => {
+            stmt = tx.prepare(ALL_SQL)?;
+            rows = stmt.query(params![from, q.to_ms])?;
+        }
+        (Some(_), Some(None)) => return Ok(()), // no such site
+        (Some(_), Some(Some(id))) if backfilled => {
+            stmt = tx.prepare(SITE_SQL)?;
+            rows = stmt.query(params![from, q.to_ms, id])?;
+        }
+        (Some(site), _) => {
+            stmt = tx.prepare(SITE_BY_NAME_SQL)?;
+            rows = stmt.query(params![from, q.to_ms, site])?;
+        }
+    }
     let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;

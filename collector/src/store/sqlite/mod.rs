@@ -77,6 +77,7 @@ use crate::store::{
     StoreFuture, StorePhase, StoreStatus,
 };
 
+mod backfill;
 mod catalog;
 mod checkpoint;
 mod export;
@@ -174,6 +175,9 @@ struct Shared {
     state: RwLock<State>,
     /// Retention passes finished (the first runs right after loading).
     retention_passes: AtomicU64,
+    /// Every beacon row has its site (rows older than schema 5 get it in
+    /// the background): exports of one site may use its index.
+    site_backfilled: AtomicBool,
     idle_readers: Mutex<Vec<Connection>>,
     /// Exact p75s found in raw reports, by series and span, with the
     /// series' version then: valid while the series has not changed.
@@ -251,6 +255,7 @@ impl Sqlite {
                 cutoff_ms: i64::MAX,
             }),
             retention_passes: AtomicU64::new(0),
+            site_backfilled: AtomicBool::new(false),
             idle_readers: Mutex::new(Vec::new()),
             exact_cache: Mutex::new(HashMap::new()),
             max_idle_readers: options.max_idle_readers,
@@ -307,6 +312,19 @@ impl Sqlite {
 
     pub fn path(&self) -> &Path {
         &self.inner.shared.path
+    }
+
+    /// Waits (at most 10 s) until every beacon row has its site.
+    #[cfg(test)]
+    fn wait_site_backfill(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.inner.shared.site_backfilled.load(Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "site backfill not done within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// Waits (at most 10 s) until the retention pass that follows loading

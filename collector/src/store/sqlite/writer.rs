@@ -25,8 +25,8 @@ use crate::store::{Inserted, NewBeacon, NewReport, StoreError};
 use crate::time::{now_ms, Resolution};
 
 const INSERT_SQL: &str = "INSERT INTO beacons
-    (id, page_id, form_factor, received_at, page_view_id, session_id, reports)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    (id, page_id, form_factor, received_at, page_view_id, session_id, reports, site_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Write groups (and writer checkpoints) slower than this are logged at
 /// debug level, with where the time went.
@@ -62,6 +62,9 @@ pub(super) struct Writer {
     /// The last write failed for lack of space (mirrors
     /// [`Shared::disk_full`], which the writer clears once a write works).
     disk_full: bool,
+    /// Rows with an id below this may still lack their site
+    /// (`backfill.rs`); 1: none.
+    pub(super) backfill_below: i64,
     /// The checkpoint thread, stopped before the final save.
     checkpointer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     /// The cut-off of a retention pass under way.
@@ -92,7 +95,7 @@ impl Writer {
     ) -> Result<Writer, StoreError> {
         let clock = CheckpointClock::new();
         let checkpointer = start_checkpointer(&shared.path, clock.clone())?;
-        Ok(Writer {
+        let mut writer = Writer {
             conn,
             shared: shared.clone(),
             options,
@@ -108,7 +111,10 @@ impl Writer {
             rolled_hour: Resolution::Hour.bucket(now_ms()),
             ids,
             next_row: last_row + 1,
-        })
+            backfill_below: 1,
+        };
+        writer.backfill_below = writer.load_backfill()?;
+        Ok(writer)
     }
 
     /// Group commits until every sender is gone (close, or the last
@@ -122,7 +128,7 @@ impl Writer {
             self.retention = None;
         }
         loop {
-            let wait = if self.retention.is_some() {
+            let wait = if self.retention.is_some() || self.backfill_below > 1 {
                 Duration::from_millis(1)
             } else if self.disk_full {
                 DISK_PROBE_EVERY
@@ -425,6 +431,10 @@ impl Writer {
         }
         if self.retention.is_some() {
             self.retention_step()?;
+        } else if self.backfill_below > 1 {
+            if let Err(e) = self.backfill_step() {
+                tracing::error!(error = %e, "filling the site of older rows failed; tried again next time");
+            }
         }
         Ok(())
     }
@@ -699,6 +709,7 @@ impl GroupWrite<'_, '_> {
             b.page_view_id,
             b.session_id,
             row.blob,
+            row.site,
         ])?;
         Ok(())
     }
