@@ -32,6 +32,13 @@ export async function startCollector({ dataDir = mkdtempSync(join(tmpdir(), 'vit
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`collector exited ${code}: ${stderr}`)); });
   });
+  // It listens before its store has loaded: wait until it says ready, as
+  // a load balancer would.
+  for (const started = Date.now(); ; await new Promise((r) => setTimeout(r, 10))) {
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (Date.now() - started > 15000) throw new Error(`collector not ready: ${stderr}`);
+  }
   return {
     url,
     dataDir,
