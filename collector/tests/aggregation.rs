@@ -205,7 +205,11 @@ fn summary_is_shaped_like_the_chrome_ux_report() {
         json!({"count": 1, "p50": 0.0, "p75": 0.0, "p95": 0.0, "p99": 0.0, "rating": "good",
                "histogram": [{"start": 0.0, "end": 0.1, "density": 1.0},
                              {"start": 0.1, "end": 0.25, "density": 0.0},
-                             {"start": 0.25, "density": 0.0}]})
+                             {"start": 0.25, "density": 0.0}],
+               // One sample: the interval is that sample, far below the
+               // 200 of a trusted p75; the beacon named no page view.
+               "p75Interval": {"low": 0.0, "high": 0.0, "confidence": 0.95},
+               "lowSample": true, "pageViews": 0, "coverage": null})
     );
     let desktop = c.get("/v1/summary?site=a.example&formFactor=desktop").json();
     assert_eq!(desktop["pages"].as_array().unwrap().len(), 1);
