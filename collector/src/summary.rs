@@ -674,7 +674,7 @@ pub fn distribution_edges(metric: MetricName) -> Vec<f64> {
         MetricName::Inp => (25.0, 1000.0),
         MetricName::Cls => (0.025, 0.5),
     };
-    let n = (last / step as f64).round() as usize;
+    let n = (last / step).round() as usize;
     // Multiples computed from integers, so that 0.1 and 0.25 are exact edges.
     (1..=n).map(|i| (i as f64 * step * 1000.0).round() / 1000.0).collect()
 }
