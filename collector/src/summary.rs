@@ -667,7 +667,7 @@ pub struct Bucket {
 /// The bucket edges of a metric's distribution: even steps up to about
 /// twice its poor threshold, then one bucket for the rest.
 pub fn distribution_edges(metric: MetricName) -> Vec<f64> {
-    let (step, last) = match metric {
+    let (step, last): (f64, f64) = match metric {
         MetricName::Lcp => (250.0, 8000.0),
         MetricName::Fcp => (200.0, 6000.0),
         MetricName::Ttfb => (100.0, 3600.0),
