@@ -44,6 +44,8 @@ pub struct Policy {
     pub api_keys: Vec<String>,
     pub trust_forwarded_for: bool,
     pub bot_user_agents: Vec<String>,
+    /// What the read APIs mark as a low sample.
+    pub trust: summary::Trust,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -75,6 +77,16 @@ impl Policy {
             api_keys: c.api_keys.clone(),
             trust_forwarded_for: c.trust_forwarded_for,
             bot_user_agents: c.bot_user_agents.clone(),
+            // The alert minimum: what the rules would not judge either.
+            trust: summary::Trust {
+                low_sample_below: c
+                    .alerts
+                    .rules
+                    .iter()
+                    .map(|r| r.min_samples)
+                    .min()
+                    .unwrap_or(summary::Trust::default().low_sample_below),
+            },
         }
     }
 
@@ -187,6 +199,7 @@ impl From<TimeseriesError> for ApiError {
     fn from(e: TimeseriesError) -> ApiError {
         match e {
             TimeseriesError::Store(e) => e.into(),
+            TimeseriesError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             e => ApiError::bad_request(e.to_string()),
         }
     }
@@ -231,6 +244,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/v1/summary", web::get().to(get_summary))
         .route("/v1/pages", web::get().to(get_pages))
         .route("/v1/timeseries", web::get().to(get_timeseries))
+        .route("/v1/page", web::get().to(get_page))
         .route("/v1/export", web::get().to(get_export))
         .route("/metrics", web::get().to(get_metrics))
         .route("/healthz", web::get().to(healthz))
@@ -657,6 +671,11 @@ pub struct ReadParams {
     pub format: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    pub offset: Option<String>,
+    pub limit: Option<String>,
 }
 
 /// The `site` (authorized for the caller), `window` (default 28d) and
@@ -680,7 +699,7 @@ async fn get_summary(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (site, window, ff) = site_scope(&req, &q, &state)?;
-    let s = summary::summary(state.store.as_ref(), site, window, ff, now_ms()).await?;
+    let s = summary::summary(state.store.as_ref(), site, window, ff, state.policy.trust, now_ms()).await?;
     Ok(HttpResponse::Ok().json(s))
 }
 
@@ -691,7 +710,17 @@ async fn get_pages(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (site, window, ff) = site_scope(&req, &q, &state)?;
-    let p = summary::pages(state.store.as_ref(), site, window, ff, now_ms()).await?;
+    let list = page_list(&q)?;
+    let p = summary::pages(
+        state.store.as_ref(),
+        site,
+        window,
+        ff,
+        &list,
+        state.policy.trust,
+        now_ms(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -720,8 +749,94 @@ async fn get_timeseries(
         }
     };
     let ff = parse_form_factor(q.form_factor.as_deref())?;
-    let t = summary::timeseries(state.store.as_ref(), site, page, metric, window, step, ff, now_ms()).await?;
+    let trust = state.policy.trust;
+    let t = summary::timeseries(
+        state.store.as_ref(),
+        site,
+        page,
+        metric,
+        window,
+        step,
+        ff,
+        trust,
+        now_ms(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(t))
+}
+
+/// The `q`, `sort`, `order`, `offset` and `limit` of `GET /v1/pages`.
+fn page_list(q: &ReadParams) -> Result<summary::PageList, ApiError> {
+    let sort = match q.sort.as_deref().filter(|s| !s.is_empty()) {
+        None => summary::PageSort::Count,
+        Some(s) => summary::PageSort::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown sort {s:?}; use worst, pageViews, count, page, LCP, INP, CLS, FCP or TTFB"
+            ))
+        })?,
+    };
+    let descending = match q.order.as_deref().filter(|s| !s.is_empty()) {
+        None => sort != summary::PageSort::Page,
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(o) => return Err(ApiError::bad_request(format!("unknown order {o:?}; use asc or desc"))),
+    };
+    let number =
+        |name: &str, v: &Option<String>, max: usize| -> Result<Option<usize>, ApiError> {
+            match v.as_deref().filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => s.parse::<usize>().ok().filter(|&n| n <= max).map(Some).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} {s:?} is not a whole number from 0 to {max}"))
+                }),
+            }
+        };
+    Ok(summary::PageList {
+        filter: q
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        sort,
+        descending,
+        offset: number("offset", &q.offset, usize::MAX >> 1)?.unwrap_or(0),
+        limit: match number("limit", &q.limit, summary::MAX_PAGE_LIMIT)? {
+            Some(0) => return Err(ApiError::bad_request("limit must be at least 1")),
+            l => l,
+        },
+    })
+}
+
+/// `GET /v1/page?site=&page=&window=28d&formFactor=`: one page (or, without
+/// `page`, the whole site) in detail.
+async fn get_page(
+    req: HttpRequest,
+    q: web::Query<ReadParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let page = q.page.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let (site, page) = match page {
+        None | Some(OTHER_PAGE) => (site_param(&q.site), page.map(str::to_owned)),
+        Some(p) => {
+            let key = validate::page_key(p).map_err(|e| ApiError::bad_request(e.message))?;
+            (Some(key.site), Some(key.page))
+        }
+    };
+    let site = site.ok_or_else(|| ApiError::bad_request("site (or a page URL) is required"))?;
+    authorize(&req, &state.policy, Some(&site))?;
+    let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
+    let ff = parse_form_factor(q.form_factor.as_deref())?;
+    let d = summary::page_detail(
+        state.store.as_ref(),
+        site,
+        page,
+        window,
+        ff,
+        state.policy.trust,
+        now_ms(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(d))
 }
 
 /// One exported report.
@@ -893,6 +1008,7 @@ async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
                 form_factor: None,
                 spans: vec![w.span],
                 exact_p75: true,
+                p75_interval: false,
             })
             .await;
         // While the store loads: the counters and health, without the

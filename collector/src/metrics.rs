@@ -17,6 +17,7 @@ pub enum Route {
     Summary,
     Pages,
     Timeseries,
+    Page,
     Export,
     Alerts,
     Metrics,
@@ -25,12 +26,13 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 11] = [
         Route::Beacon,
         Route::Preflight,
         Route::Summary,
         Route::Pages,
         Route::Timeseries,
+        Route::Page,
         Route::Export,
         Route::Alerts,
         Route::Metrics,
@@ -45,6 +47,7 @@ impl Route {
             Route::Summary => "summary",
             Route::Pages => "pages",
             Route::Timeseries => "timeseries",
+            Route::Page => "page",
             Route::Export => "export",
             Route::Alerts => "alerts",
             Route::Metrics => "metrics",
@@ -60,6 +63,7 @@ impl Route {
             "/v1/summary" => Route::Summary,
             "/v1/pages" => Route::Pages,
             "/v1/timeseries" => Route::Timeseries,
+            "/v1/page" => Route::Page,
             "/v1/export" => Route::Export,
             "/metrics" => Route::Metrics,
             "/healthz" | "/readyz" => Route::Health,

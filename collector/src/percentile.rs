@@ -47,9 +47,48 @@ pub fn rank(p: f64, n: usize) -> usize {
     }
 }
 
+/// The z-score of a two-sided 95 % interval.
+pub const Z_95: f64 = 1.959_963_984_540_054;
+
+/// The ranks (1-based, within `1..=n`) of the order statistics that bound a
+/// distribution-free 95 % confidence interval for the `p`-th percentile of
+/// `n` samples: `floor(n·q − z·s)` and `ceil(n·q + z·s) + 1`, with
+/// `q = p/100` and `s = √(n·q·(1−q))` (the normal approximation to the
+/// binomial count of samples below the percentile). `None` for no samples.
+pub fn interval_ranks(p: f64, n: usize) -> Option<(usize, usize)> {
+    if n == 0 {
+        return None;
+    }
+    let q = p / 100.0;
+    let nf = n as f64;
+    let spread = Z_95 * (nf * q * (1.0 - q)).sqrt();
+    let low = (nf * q - spread).floor().max(1.0) as usize;
+    let high = ((nf * q + spread).ceil() + 1.0).min(nf) as usize;
+    Some((low.clamp(1, n), high.clamp(1, n)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interval_ranks_bracket_the_percentile() {
+        assert_eq!(interval_ranks(75.0, 0), None);
+        assert_eq!(interval_ranks(75.0, 1), Some((1, 1)));
+        // n = 100: 75 ± 1.96·√18.75 = 75 ± 8.49 -> 66 and 85.
+        assert_eq!(interval_ranks(75.0, 100), Some((66, 85)));
+        for n in 1..2000 {
+            let (lo, hi) = interval_ranks(75.0, n).unwrap();
+            let r = rank(75.0, n);
+            assert!(lo <= r && r <= hi && hi <= n, "{n}: {lo} {r} {hi}");
+        }
+        // It narrows as samples grow (relative to n).
+        let width = |n: usize| {
+            let (lo, hi) = interval_ranks(75.0, n).unwrap();
+            (hi - lo) as f64 / n as f64
+        };
+        assert!(width(10_000) < width(1_000) && width(1_000) < width(100));
+    }
 
     /// The definition, literally: the smallest sample `v` such that at least
     /// `p`% of samples are `<= v`.

@@ -957,7 +957,17 @@ impl Sketch {
         if n == 0 {
             return None;
         }
-        let rank = percentile::rank(p, n as usize).clamp(1, n as usize) as u64;
+        self.locate_rank(percentile::rank(p, n as usize).clamp(1, n as usize) as u64)
+    }
+
+    /// Where the `rank`-th smallest value (1-based, clamped to the count)
+    /// lies, or `None` when empty.
+    pub fn locate_rank(&self, rank: u64) -> Option<Located> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = rank.clamp(1, n);
         if rank <= self.zero {
             return Some(Located::Zero);
         }

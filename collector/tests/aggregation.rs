@@ -205,7 +205,11 @@ fn summary_is_shaped_like_the_chrome_ux_report() {
         json!({"count": 1, "p50": 0.0, "p75": 0.0, "p95": 0.0, "p99": 0.0, "rating": "good",
                "histogram": [{"start": 0.0, "end": 0.1, "density": 1.0},
                              {"start": 0.1, "end": 0.25, "density": 0.0},
-                             {"start": 0.25, "density": 0.0}]})
+                             {"start": 0.25, "density": 0.0}],
+               // One sample: the interval is that sample, far below the
+               // 200 of a trusted p75; the beacon named no page view.
+               "p75Interval": {"low": 0.0, "high": 0.0, "confidence": 0.95},
+               "lowSample": true, "pageViews": 0, "coverage": null})
     );
     let desktop = c.get("/v1/summary?site=a.example&formFactor=desktop").json();
     assert_eq!(desktop["pages"].as_array().unwrap().len(), 1);
@@ -433,5 +437,276 @@ fn a_read_after_the_acknowledgement_sees_the_beacon() {
         assert_eq!(c.beacon(&body).status, 204);
         let s = c.get("/v1/summary?site=a.example&window=1h").json();
         assert_eq!(metric(&s, page, "LCP")["count"], i, "after beacon {i}");
+    }
+}
+
+/// The ranks of the 95 % interval, as docs/collector.md defines them.
+fn interval_ranks(n: usize) -> (usize, usize) {
+    let nf = n as f64;
+    let spread = 1.959_963_984_540_054 * (nf * 0.75 * 0.25).sqrt();
+    let low = ((nf * 0.75 - spread).floor() as i64).clamp(1, n as i64) as usize;
+    let high = (((nf * 0.75 + spread).ceil() + 1.0) as i64).clamp(1, n as i64) as usize;
+    (low, high)
+}
+
+/// One page view as the test sends it: its page, form factor, navigation
+/// type, and the final value of each metric it reported.
+struct View {
+    page: &'static str,
+    ff: Option<&'static str>,
+    nav: &'static str,
+    values: HashMap<&'static str, f64>,
+}
+
+/// The dashboard's figures (page views, coverage, the p75's interval, the
+/// page list's order and filter, one page's distribution, navigation types
+/// and form factors, the time series' bands) against a hand computation
+/// over random page views that send several beacons each.
+#[test]
+fn dashboard_figures_match_a_hand_computation_on_random_data() {
+    common::away_from_hour_boundary();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &["--rate-per-ip", "0"]);
+    let pages = [
+        "https://a.example/",
+        "https://a.example/cart",
+        "https://a.example/search",
+        "https://a.example/help",
+    ];
+    let metrics = ["FCP", "LCP", "CLS", "INP", "TTFB"];
+    let ffs = [None, Some("phone"), Some("desktop"), Some("tablet")];
+    let navs = ["navigate", "reload", "back-forward", "prerender"];
+    let mut rng = Rng::new(0xDA5B);
+    let mut views: Vec<View> = Vec::new();
+    for v in 0..400 {
+        let page = pages[(rng.below(10) as usize).min(3)]; // skewed: the first page most
+        let ff = ffs[rng.below(4) as usize];
+        let nav = navs[rng.below(4) as usize];
+        let mut view = View {
+            page,
+            ff,
+            nav,
+            values: HashMap::new(),
+        };
+        // Two or three beacons (hides): metrics come, CLS and INP grow.
+        for _ in 0..2 + rng.below(2) {
+            let mut ms = Vec::new();
+            for metric in metrics {
+                let present = match metric {
+                    "INP" => rng.below(3) == 0,
+                    "CLS" => rng.below(10) < 9,
+                    _ => rng.below(4) < 3,
+                };
+                if !present || (view.values.contains_key(metric) && !matches!(metric, "CLS" | "INP")) {
+                    continue;
+                }
+                let prev = view.values.get(metric).copied().unwrap_or(0.0);
+                let value = match metric {
+                    "CLS" => prev + [0.0, 0.01, 0.05, 0.1][rng.below(4) as usize],
+                    "INP" => prev + (8 * rng.below(60)) as f64,
+                    _ => (rng.below(80) * 100) as f64 + [0.0, 0.5][rng.below(2) as usize],
+                };
+                view.values.insert(metric, value);
+                ms.push(
+                    json!({"name": metric, "value": value, "delta": value - prev, "id": format!("v5-{v}-{metric}"),
+                               "rating": "good", "navigationType": nav}),
+                );
+            }
+            if ms.is_empty() {
+                continue;
+            }
+            let mut b = json!({"schemaVersion": 1, "page": page, "pageViewId": format!("pv-{v}"),
+                               "navigationType": nav, "metrics": ms});
+            if let Some(ff) = ff {
+                b["formFactor"] = json!(ff);
+            }
+            assert_eq!(c.beacon(&b.to_string()).status, 204);
+        }
+        views.push(view);
+    }
+    // The views that reported anything count; the agent sends nothing else.
+    views.retain(|v| !v.values.is_empty());
+    let pick = |page: Option<&str>, ff: Option<&str>| -> Vec<&View> {
+        views
+            .iter()
+            .filter(|v| page.is_none_or(|p| p == v.page) && (ff.is_none() || v.ff == ff))
+            .collect()
+    };
+    let sorted = |vs: &[&View], metric: &str| -> Vec<f64> {
+        let mut values: Vec<f64> = vs.iter().filter_map(|v| v.values.get(metric).copied()).collect();
+        values.sort_by(f64::total_cmp);
+        values
+    };
+
+    for ff in [None, Some("phone")] {
+        let q = ff.map_or(String::new(), |f| format!("&formFactor={f}"));
+        let s = c.get(&format!("/v1/summary?site=a.example{q}")).json();
+        assert_eq!(s["lowSampleBelow"], 200);
+        let mut records: Vec<(Option<&str>, &Value)> = vec![(None, &s["sites"][0])];
+        for p in pages {
+            if let Some(r) = s["pages"].as_array().unwrap().iter().find(|r| r["page"] == p) {
+                records.push((Some(p), r));
+            }
+        }
+        for (page, record) in records {
+            let vs = pick(page, ff);
+            let what = format!("{ff:?} {page:?}");
+            assert_eq!(record["pageViews"], vs.len(), "{what}");
+            assert!(record["lastBeaconAt"].is_string(), "{what}");
+            for metric in metrics {
+                let values = sorted(&vs, metric);
+                let got = &record["metrics"][metric];
+                if values.is_empty() {
+                    assert!(got.is_null(), "{what} {metric}");
+                    continue;
+                }
+                let n = values.len();
+                assert_eq!(got["count"], n, "{what} {metric}");
+                assert_eq!(got["pageViews"], vs.len(), "{what} {metric}");
+                let coverage = got["coverage"].as_f64().unwrap();
+                assert!((coverage - n as f64 / vs.len() as f64).abs() < 1e-12, "{what} {metric}");
+                let (lo, hi) = interval_ranks(n);
+                assert_eq!(
+                    (got["p75Interval"]["low"].as_f64(), got["p75Interval"]["high"].as_f64()),
+                    (Some(values[lo - 1]), Some(values[hi - 1])),
+                    "{what} {metric}: interval ranks {lo}..{hi} of {n}"
+                );
+                assert_eq!(got["lowSample"], n < 200, "{what} {metric}");
+            }
+        }
+        assert_eq!(s["sites"][0]["quiet"], false);
+    }
+
+    // Pages: every order and filter the API offers, against a sort by hand.
+    let all = c.get("/v1/pages?site=a.example").json();
+    let entries = all["pages"].as_array().unwrap().clone();
+    assert_eq!(all["total"], entries.len());
+    let p75 = |e: &Value, m: &str| e["p75"][m].as_f64();
+    for e in &entries {
+        let vs = pick(Some(e["page"].as_str().unwrap()), None);
+        assert_eq!(e["pageViews"], vs.len());
+        for m in metrics {
+            let values = sorted(&vs, m);
+            assert_eq!(
+                p75(e, m),
+                (!values.is_empty()).then(|| nearest_rank(&values, 75.0)),
+                "{m}"
+            );
+        }
+    }
+    let rank = |r: &Value| match r.as_str() {
+        Some("poor") => 0,
+        Some("needs-improvement") => 1,
+        Some("good") => 2,
+        _ => 3,
+    };
+    let worst = |e: &Value| {
+        ["LCP", "INP", "CLS"]
+            .iter()
+            .map(|m| rank(&e["rating"][m]))
+            .min()
+            .unwrap()
+    };
+    let mut by_hand = entries.clone();
+    by_hand.sort_by(|a, b| {
+        worst(a)
+            .cmp(&worst(b))
+            .then_with(|| b["pageViews"].as_u64().cmp(&a["pageViews"].as_u64()))
+            .then_with(|| a["page"].as_str().cmp(&b["page"].as_str()))
+    });
+    let order = |path: &str| -> Vec<String> {
+        c.get(path).json()["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["page"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let names = |es: &[Value]| -> Vec<String> { es.iter().map(|e| e["page"].as_str().unwrap().to_string()).collect() };
+    assert_eq!(order("/v1/pages?site=a.example&sort=worst"), names(&by_hand));
+    let mut reversed = names(&by_hand);
+    reversed.reverse();
+    assert_eq!(order("/v1/pages?site=a.example&sort=worst&order=asc"), reversed);
+    let mut by_lcp = entries.clone();
+    by_lcp.sort_by(|a, b| p75(b, "LCP").unwrap().total_cmp(&p75(a, "LCP").unwrap()));
+    assert_eq!(order("/v1/pages?site=a.example&sort=LCP"), names(&by_lcp));
+    let mut by_page = names(&entries);
+    by_page.sort();
+    assert_eq!(order("/v1/pages?site=a.example&sort=page"), by_page);
+    let window = order("/v1/pages?site=a.example&sort=page&offset=1&limit=2");
+    assert_eq!(window, by_page[1..3]);
+    let filtered = c.get("/v1/pages?site=a.example&q=CaRt").json();
+    assert_eq!(filtered["total"], 1);
+    assert_eq!(filtered["pages"][0]["page"], "https://a.example/cart");
+    for bad in ["sort=slowest", "order=up", "limit=0", "limit=5000", "offset=-1"] {
+        assert_eq!(c.get(&format!("/v1/pages?site=a.example&{bad}")).status, 400, "{bad}");
+    }
+
+    // One page in detail.
+    let page = pages[0];
+    let d = c.get(&format!("/v1/page?page={page}")).json();
+    let vs = pick(Some(page), None);
+    assert_eq!(d["pageViews"], vs.len());
+    for nav in navs {
+        let n = vs.iter().filter(|v| v.nav == nav).count();
+        assert_eq!(d["navigationTypes"][nav], n, "{nav}");
+    }
+    assert_eq!(d["navigationTypes"]["soft-navigation"], 0);
+    for metric in metrics {
+        let values = sorted(&vs, metric);
+        let m = &d["metrics"][metric];
+        assert_eq!(m["count"], values.len(), "{metric}");
+        assert_eq!(m["unit"], if metric == "CLS" { "score" } else { "ms" });
+        let buckets = m["distribution"].as_array().unwrap();
+        let mut total = 0;
+        for (i, b) in buckets.iter().enumerate() {
+            let start = b["start"].as_f64().unwrap();
+            let inside = |v: f64| (v > start || (i == 0 && v >= start)) && b["end"].as_f64().is_none_or(|end| v <= end);
+            let n = values.iter().filter(|&&v| inside(v)).count();
+            assert_eq!(b["count"], n, "{metric} bucket {b}");
+            total += n;
+        }
+        assert_eq!(total, values.len(), "{metric}: every value in one bucket");
+        assert!(buckets.last().unwrap()["end"].is_null());
+        for ff in ["phone", "tablet", "desktop"] {
+            let values = sorted(&pick(Some(page), Some(ff)), metric);
+            let split = &m["formFactors"][ff];
+            if values.is_empty() {
+                assert!(split.is_null(), "{metric} {ff}");
+            } else {
+                assert_eq!(split["count"], values.len(), "{metric} {ff}");
+                assert_eq!(
+                    split["p75"].as_f64(),
+                    Some(nearest_rank(&values, 75.0)),
+                    "{metric} {ff}"
+                );
+            }
+        }
+    }
+    assert_eq!(c.get("/v1/page?page=https://a.example/nowhere").status, 404);
+    assert_eq!(c.get("/v1/page?site=nobody.example").status, 404);
+    let site = c.get("/v1/page?site=a.example").json();
+    assert_eq!(site["pageViews"], views.len());
+
+    // The time series: today's point has the p75's interval and the bands.
+    let t = c.get("/v1/timeseries?site=a.example&metric=LCP&window=24h").json();
+    assert_eq!(t["thresholds"], json!({"good": 2500.0, "poor": 4000.0}));
+    assert_eq!(t["unit"], "ms");
+    let point = t["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|p| p["count"].as_u64() > Some(0))
+        .unwrap();
+    let values = sorted(&pick(None, None), "LCP");
+    assert_eq!(point["count"], values.len());
+    let (lo, hi) = interval_ranks(values.len());
+    assert_eq!(point["p75Interval"]["low"].as_f64(), Some(values[lo - 1]));
+    assert_eq!(point["p75Interval"]["high"].as_f64(), Some(values[hi - 1]));
+    for (p, key) in [(50.0, "p50"), (95.0, "p95")] {
+        let exact = nearest_rank(&values, p);
+        let got = point[key].as_f64().unwrap();
+        assert!((got - exact).abs() <= exact * 0.01, "{key}: {got} vs {exact}");
     }
 }

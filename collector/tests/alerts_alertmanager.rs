@@ -57,7 +57,7 @@ fn alertmanager_receives_lists_and_resolves_the_alert() {
         alert["generatorURL"]
             .as_str()
             .unwrap()
-            .contains("/dashboard?site=shop.example"),
+            .contains("/?view=page&site=shop.example"),
         "{alert}"
     );
     assert_eq!(alert["receivers"], json!([{"name": "blackhole"}]));

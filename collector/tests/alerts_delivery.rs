@@ -194,7 +194,8 @@ fn fires_once_through_retries_signed_then_resolves_once() {
     let link = a["dashboardURL"].as_str().unwrap();
     assert!(
         link.starts_with(&format!(
-            "http://{}/dashboard?site={SITE}&page=http%3A%2F%2F{SITE}%2Fcheckout&metric=LCP",
+            // The dashboard's detail view of the page (`/dashboard` was a 404).
+            "http://{}/?view=page&site={SITE}&page=http%3A%2F%2F{SITE}%2Fcheckout&metric=LCP&window=",
             c.addr
         )),
         "{link}"

@@ -153,7 +153,18 @@ fn alert_view(alerts: &Alerts, row: SeriesRow, silences: &[Silence], history: Ve
     let metric = row.labels.get("metric").cloned();
     AlertView {
         id: row.id,
-        dashboard: dashboard_url(alerts.public_url(), &row.key, metric.as_deref().unwrap_or("")),
+        dashboard: dashboard_url(
+            alerts.public_url(),
+            &row.key,
+            metric.as_deref().unwrap_or(""),
+            alerts
+                .config
+                .rules
+                .iter()
+                .find(|r| r.name == row.key.rule)
+                .map(|r| r.window_ms),
+            Some(row.id),
+        ),
         fingerprint: row.fingerprint,
         rule: row.key.rule,
         metric,

@@ -11,6 +11,7 @@ use super::rule::{format_duration, AlertsConfig, Condition, ReceiverKind, Rule};
 use super::state::{self, Inputs, Level, Machine, Notify, State};
 use super::store::{form_factor_str, AlertStore, SeriesKey, SeriesRow, Silence, Tx};
 use super::AlertError;
+use crate::time::{DAY_MS, HOUR_MS};
 
 /// What one evaluation did, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,16 +57,34 @@ pub fn labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// `http://collector/dashboard?site=..&page=..&metric=..[&form_factor=..]`.
-pub fn dashboard_url(public_url: &str, key: &SeriesKey, metric: &str) -> String {
+/// The dashboard's detail view of the alerting page:
+/// `http://collector/?view=page&site=..&page=..&metric=..&window=..&formFactor=..&alert=..`,
+/// in the window of the dashboard's (1h, 24h, 7d, 28d) that holds the
+/// rule's window (`None`: the rule is gone, 28d).
+pub fn dashboard_url(
+    public_url: &str,
+    key: &SeriesKey,
+    metric: &str,
+    rule_window_ms: Option<i64>,
+    alert: Option<i64>,
+) -> String {
+    let window = match rule_window_ms {
+        Some(ms) if ms <= HOUR_MS => "1h",
+        Some(ms) if ms <= 24 * HOUR_MS => "24h",
+        Some(ms) if ms <= 7 * DAY_MS => "7d",
+        _ => "28d",
+    };
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("site", &key.site)
+    q.append_pair("view", "page")
+        .append_pair("site", &key.site)
         .append_pair("page", &key.page)
-        .append_pair("metric", metric);
-    if let Some(ff) = key.form_factor {
-        q.append_pair("form_factor", ff.as_str());
+        .append_pair("metric", metric)
+        .append_pair("window", window)
+        .append_pair("formFactor", form_factor_str(key.form_factor));
+    if let Some(id) = alert {
+        q.append_pair("alert", &id.to_string());
     }
-    format!("{public_url}/dashboard?{}", q.finish())
+    format!("{public_url}/?{}", q.finish())
 }
 
 /// A metric value as people read it: CLS unitless, the others in ms.
@@ -390,7 +409,13 @@ impl Engine {
         let fingerprint = plan.key.fingerprint();
         let episode = step.machine.fired_at_ms.unwrap_or(now_ms);
         let metric = labels.get("metric").cloned().unwrap_or_default();
-        let dashboard = dashboard_url(&self.public_url, &plan.key, &metric);
+        let dashboard = dashboard_url(
+            &self.public_url,
+            &plan.key,
+            &metric,
+            rule.map(|r| r.window_ms),
+            Some(id),
+        );
         let notification = |status: Status, repeat: bool| {
             let annotations = match rule {
                 Some(rule) => annotations(rule, &plan.key, &plan.obs, status, Some(step.machine.state), &dashboard),
@@ -670,9 +695,15 @@ mod tests {
         );
         assert_eq!(n.labels["alertname"], "lcp");
         assert_eq!(n.labels["severity"], "critical");
-        assert!(n.dashboard_url.starts_with(
-            "http://rum.example/dashboard?site=shop.example&page=https%3A%2F%2Fshop.example%2Fcart&metric=LCP"
-        ));
+        // The dashboard's detail view of the page (`/dashboard` was a 404).
+        assert!(
+            n.dashboard_url.starts_with(
+                "http://rum.example/?view=page&site=shop.example&page=https%3A%2F%2Fshop.example%2Fcart&metric=LCP\
+                 &window=1h&formFactor=all&alert="
+            ),
+            "{}",
+            n.dashboard_url
+        );
         assert!(n.annotations["summary"].contains("9000 ms"), "{:?}", n.annotations);
         // Still firing: nothing until the repeat interval.
         for m in 4..13 {

@@ -316,7 +316,7 @@ mod tests {
             starts_at_ms: 1_714_572_245_123,
             ends_at_ms: (status == Status::Resolved).then_some(1_714_575_845_123),
             fingerprint: "0123456789abcdef".into(),
-            dashboard_url: "http://rum.example/dashboard?site=shop.example".into(),
+            dashboard_url: "http://rum.example/?view=page&site=shop.example".into(),
             external_url: "http://rum.example".into(),
             value: Some(5000.0),
             threshold: Some(4000.0),
@@ -410,7 +410,7 @@ mod tests {
         );
         assert_eq!(
             body["attachments"][0]["title_link"],
-            "http://rum.example/dashboard?site=shop.example"
+            "http://rum.example/?view=page&site=shop.example"
         );
         let body = slack_body(&sample(Status::Resolved));
         assert!(body["text"].as_str().unwrap().contains("[RESOLVED]"));

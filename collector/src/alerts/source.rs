@@ -71,6 +71,7 @@ impl AlertSource for StoreSource {
             form_factor,
             spans: vec![span(period)],
             exact_p75: false,
+            p75_interval: false,
         }))?;
         Ok(aggregates
             .into_iter()
@@ -106,6 +107,7 @@ impl AlertSource for StoreSource {
             form_factor,
             spans: vec![span(period)],
             exact_p75: exact,
+            p75_interval: false,
         }))?;
         Ok(aggregates
             .first()

@@ -20,6 +20,7 @@ mod ids;
 mod rows;
 mod sqlite;
 mod values;
+mod views;
 mod wal;
 
 pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
@@ -256,6 +257,9 @@ pub struct AggregateQuery {
     /// Compute the exact p75 ([`Aggregate::p75`]), which costs a look at
     /// the exact values of the reports around it.
     pub exact_p75: bool,
+    /// Also its 95 % confidence interval ([`Aggregate::p75_interval`]):
+    /// two more such looks.
+    pub p75_interval: bool,
 }
 
 /// Hourly aggregates are kept for this many days before today; daily ones
@@ -282,6 +286,9 @@ pub struct Aggregate {
     pub cell: Cell,
     /// The exact nearest-rank 75th percentile, when asked for.
     pub p75: Option<f64>,
+    /// The exact values at the ranks that bound its 95 % confidence
+    /// interval ([`crate::percentile::interval_ranks`]), when asked for.
+    pub p75_interval: Option<(f64, f64)>,
 }
 
 impl Aggregate {
@@ -297,6 +304,38 @@ impl Aggregate {
     /// The rating of the p75, from the exact counts.
     pub fn rating(&self) -> Option<Rating> {
         self.cell.ratings.rating_at(75.0)
+    }
+}
+
+/// Asks [`Store::page_views`] for the page views of a site (or all) and/or
+/// its pages in a span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewsQuery {
+    pub site: Option<String>,
+    pub pages: PageScope,
+    /// One form factor, or all together.
+    pub form_factor: Option<FormFactor>,
+    pub span: Span,
+}
+
+/// The page views (distinct `pageViewId`s, counted in the bucket of their
+/// first beacon) of a site or one of its pages in a span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageViews {
+    pub site: String,
+    /// `None` for the whole site.
+    pub page: Option<String>,
+    /// By the navigation type of their first report, in
+    /// [`NavigationType::ALL`] order.
+    pub by_navigation: [u64; 7],
+    /// When the last beacon of the page (of any page of the site) arrived,
+    /// whatever the span and form factor.
+    pub last_received_ms: Option<i64>,
+}
+
+impl PageViews {
+    pub fn total(&self) -> u64 {
+        self.by_navigation.iter().sum()
     }
 }
 
@@ -391,6 +430,26 @@ pub trait Store: Send + Sync + 'static {
     /// Exactly how many reports of `key` in `span` have a value `<=
     /// threshold` (for thresholds other than the reference ones).
     fn count_at_or_below(&self, key: AggregateKey, span: Span, threshold: f64) -> StoreFuture<u64>;
+
+    /// [`Store::count_at_or_below`] for each of `thresholds` (a
+    /// distribution's bucket edges), in their order.
+    fn counts_at_or_below(&self, key: AggregateKey, span: Span, thresholds: Vec<f64>) -> StoreFuture<Vec<u64>> {
+        let counts: Vec<StoreFuture<u64>> = thresholds
+            .into_iter()
+            .map(|t| self.count_at_or_below(key.clone(), span, t))
+            .collect();
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(counts.len());
+            for c in counts {
+                out.push(c.await?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Page views of a site (or all sites) and/or its pages; keys without
+    /// page views or beacons are left out.
+    fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>>;
 
     /// Streams raw reports.
     fn export(&self, query: ExportQuery) -> ExportStream;

@@ -67,14 +67,15 @@ use tokio::sync::oneshot;
 
 use self::catalog::Catalog;
 use self::export::run_export;
-use self::read::{read_aggregates, read_count_at_or_below, ExactKey};
+use self::read::{read_aggregates, read_counts_at_or_below, read_page_views, ExactKey};
 use self::schema::{open_connection, Role};
 use crate::aggregate::Span;
 use crate::store::cells::Cells;
 use crate::store::values::Values;
+use crate::store::views::Views;
 use crate::store::{
-    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, Store, StoreError,
-    StoreFuture, StorePhase, StoreStatus,
+    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, PageViews, Store,
+    StoreError, StoreFuture, StorePhase, StoreStatus, ViewsQuery,
 };
 
 mod backfill;
@@ -190,6 +191,8 @@ struct Shared {
 struct State {
     catalog: Catalog,
     cells: Cells,
+    /// Page views per page and bucket, and each page's last beacon.
+    views: Views,
     /// The exact values of the raw reports.
     values: Values,
     /// Nothing received before this is answered.
@@ -251,6 +254,7 @@ impl Sqlite {
             state: RwLock::new(State {
                 catalog: Catalog::default(),
                 cells: Cells::new(0),
+                views: Views::new(0),
                 values: Values::new(),
                 cutoff_ms: i64::MAX,
             }),
@@ -497,7 +501,15 @@ impl Store for Sqlite {
     }
 
     fn count_at_or_below(&self, key: AggregateKey, span: Span, threshold: f64) -> StoreFuture<u64> {
-        self.compute(move |shared| read_count_at_or_below(shared, &key, &span, threshold))
+        self.compute(move |shared| Ok(read_counts_at_or_below(shared, &key, &span, &[threshold])?[0]))
+    }
+
+    fn counts_at_or_below(&self, key: AggregateKey, span: Span, thresholds: Vec<f64>) -> StoreFuture<Vec<u64>> {
+        self.compute(move |shared| read_counts_at_or_below(shared, &key, &span, &thresholds))
+    }
+
+    fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>> {
+        self.compute(move |shared| read_page_views(shared, &query))
     }
 
     fn export(&self, query: ExportQuery) -> ExportStream {

@@ -121,6 +121,7 @@ fn start(
         .map_err(|_| StoreError::Internal("the loader thread panicked".into()))??;
     let Loaded {
         mut cells,
+        views,
         values,
         ids,
         last_row,
@@ -130,6 +131,7 @@ fn start(
     *shared.state.write().expect("state lock poisoned") = State {
         catalog,
         cells,
+        views,
         values,
         cutoff_ms,
     };

@@ -8,10 +8,11 @@ use beacon::MetricName;
 use super::catalog::SiteEntry;
 use super::{Shared, State};
 use crate::aggregate::{Cell, Span};
+use crate::percentile;
 use crate::sketch::{bin_bounds, bin_of, bin_value, Located};
 use crate::store::cells::{ff_selector, Scope};
 use crate::store::values::{Select, Values};
-use crate::store::{Aggregate, AggregateKey, AggregateQuery, PageScope, StoreError};
+use crate::store::{Aggregate, AggregateKey, AggregateQuery, PageScope, PageViews, StoreError, ViewsQuery};
 use crate::time::Resolution;
 
 /// The part of a span that the store still answers for.
@@ -39,21 +40,31 @@ pub(super) enum Exact {
 
 struct Planned {
     aggregate: Aggregate,
-    exact: Option<Exact>,
+    /// The exact order statistics wanted: the p75's rank, then those of
+    /// its interval, if asked for.
+    ranks: Vec<RankPlan>,
     metric: MetricName,
     ff: u8,
     span: Span,
-    /// Where the result may be cached, and the series' version.
-    cache: Option<(ExactKey, u64)>,
 }
 
-pub(super) type ExactKey = (Scope, MetricName, u8, Span);
+/// One exact order statistic of an aggregate, and how it is found.
+struct RankPlan {
+    exact: Option<Exact>,
+    /// Where the result may be cached, and the series' version.
+    cache: Option<(ExactKey, u64)>,
+    value: Option<f64>,
+}
+
+/// (scope, metric, form factor, span, rank).
+pub(super) type ExactKey = (Scope, MetricName, u8, Span, u64);
 
 /// Most exact p75s kept; past that the cache starts over.
 const EXACT_CACHE_LEN: usize = 200_000;
 
-/// `page_cells`: the pages' cells of the same metric and span when they
-/// are at hand (their bins tell which pages a site's bin draws from).
+/// How to find the `rank`-th smallest value of `cell`. `page_cells`: the
+/// pages' cells of the same metric and span when they are at hand (their
+/// bins tell which pages a site's bin draws from).
 #[allow(clippy::too_many_arguments)]
 fn plan_exact(
     state: &State,
@@ -64,8 +75,9 @@ fn plan_exact(
     ff: u8,
     span: &Span,
     cell: &Cell,
+    rank: u64,
 ) -> Option<Exact> {
-    Some(match cell.sketch.locate(75.0)? {
+    Some(match cell.sketch.locate_rank(rank)? {
         Located::Zero => Exact::Known(0.0),
         Located::Bin {
             key,
@@ -155,26 +167,50 @@ pub(super) fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec
                     if cell.is_empty() {
                         return;
                     }
-                    let mut cache = None;
-                    let exact = if q.exact_p75 {
-                        let key: ExactKey = (scope, metric, ff, clamped);
-                        let version = state.cells.version(scope, metric, ff);
-                        let cached = shared
-                            .exact_cache
-                            .lock()
-                            .expect("cache lock poisoned")
-                            .get(&key)
-                            .copied();
-                        match cached {
-                            Some((v, p75)) if v == version => Some(Exact::Known(p75)),
-                            _ => {
-                                cache = Some((key, version));
-                                plan_exact(&state, scope, &site_pages, page_cells, metric, ff, &clamped, &cell)
+                    let n = cell.count() as usize;
+                    let mut ranks = Vec::new();
+                    if q.exact_p75 || q.p75_interval {
+                        ranks.push(percentile::rank(75.0, n) as u64);
+                    }
+                    if q.p75_interval {
+                        let (low, high) = percentile::interval_ranks(75.0, n).unwrap_or((1, 1));
+                        ranks.extend([low as u64, high as u64]);
+                    }
+                    let version = state.cells.version(scope, metric, ff);
+                    let ranks = ranks
+                        .into_iter()
+                        .map(|rank| {
+                            let key: ExactKey = (scope, metric, ff, clamped, rank);
+                            let cached = shared
+                                .exact_cache
+                                .lock()
+                                .expect("cache lock poisoned")
+                                .get(&key)
+                                .copied();
+                            match cached {
+                                Some((v, value)) if v == version => RankPlan {
+                                    exact: Some(Exact::Known(value)),
+                                    cache: None,
+                                    value: None,
+                                },
+                                _ => RankPlan {
+                                    exact: plan_exact(
+                                        &state,
+                                        scope,
+                                        &site_pages,
+                                        page_cells,
+                                        metric,
+                                        ff,
+                                        &clamped,
+                                        &cell,
+                                        rank,
+                                    ),
+                                    cache: Some((key, version)),
+                                    value: None,
+                                },
                             }
-                        }
-                    } else {
-                        None
-                    };
+                        })
+                        .collect();
                     planned.push(Planned {
                         aggregate: Aggregate {
                             key: AggregateKey {
@@ -186,12 +222,12 @@ pub(super) fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec
                             span: *span,
                             cell,
                             p75: None,
+                            p75_interval: None,
                         },
-                        exact,
+                        ranks,
                         metric,
                         ff,
                         span: clamped,
-                        cache,
                     });
                 };
                 if let Some(cell) = site_cell {
@@ -210,7 +246,8 @@ pub(super) fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec
     let planned_at = Instant::now();
     let lookups = planned
         .iter()
-        .filter(|p| matches!(p.exact, Some(Exact::Bin { .. })))
+        .flat_map(|p| &p.ranks)
+        .filter(|r| matches!(r.exact, Some(Exact::Bin { .. })))
         .count();
     resolve_exact(&state.values, &mut planned);
     drop(state);
@@ -218,9 +255,9 @@ pub(super) fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec
     if cache.len() > EXACT_CACHE_LEN {
         cache.clear();
     }
-    for p in &planned {
-        if let (Some((key, version)), Some(p75)) = (p.cache, p.aggregate.p75) {
-            cache.insert(key, (version, p75));
+    for r in planned.iter().flat_map(|p| &p.ranks) {
+        if let (Some((key, version)), Some(value)) = (r.cache, r.value) {
+            cache.insert(key, (version, value));
         }
     }
     drop(cache);
@@ -230,56 +267,79 @@ pub(super) fn read_aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec
         lookup_ms = planned_at.elapsed().as_secs_f64() * 1000.0,
         "read aggregates"
     );
-    Ok(planned.into_iter().map(|p| p.aggregate).collect())
+    Ok(planned
+        .into_iter()
+        .map(|p| {
+            let mut a = p.aggregate;
+            let values: Vec<Option<f64>> = p.ranks.iter().map(|r| r.value).collect();
+            a.p75 = values.first().copied().flatten();
+            if let [_, Some(low), Some(high)] = values[..] {
+                a.p75_interval = Some((low, high));
+            }
+            a
+        })
+        .collect())
 }
 
-/// Finds the exact p75 of each planned aggregate in the exact values.
+/// Finds each planned order statistic in the exact values.
 fn resolve_exact(values: &Values, planned: &mut [Planned]) {
     for p in planned.iter_mut() {
-        p.aggregate.p75 = match &p.exact {
-            None => None,
-            Some(Exact::Known(v)) => Some(*v),
-            Some(Exact::Bin {
-                pages,
-                key,
-                rank,
-                count,
-            }) => {
-                let (lo, hi) = bin_bounds(*key);
-                let select = Select {
-                    metric: p.metric,
-                    ff: p.ff,
-                    from_ms: p.span.start_ms(),
-                    to_ms: p.span.end_ms(),
-                    lo,
-                    hi,
-                    hi_inclusive: false,
-                };
-                let in_bin = values.select(pages, &select);
-                let found = if in_bin.len() as u64 == *count {
-                    in_bin.get(*rank as usize - 1).copied()
-                } else {
-                    None
-                };
-                if found.is_none() {
-                    tracing::error!(key = ?p.aggregate.key, "exact values disagree with aggregates; p75 from the sketch");
+        let (metric, ff, span) = (p.metric, p.ff, p.span);
+        for r in p.ranks.iter_mut() {
+            r.value = match &r.exact {
+                None => None,
+                Some(Exact::Known(v)) => Some(*v),
+                Some(Exact::Bin {
+                    pages,
+                    key,
+                    rank,
+                    count,
+                }) => {
+                    let (lo, hi) = bin_bounds(*key);
+                    let select = Select {
+                        metric,
+                        ff,
+                        from_ms: span.start_ms(),
+                        to_ms: span.end_ms(),
+                        lo,
+                        hi,
+                        hi_inclusive: false,
+                    };
+                    let in_bin = values.select(pages, &select);
+                    let found = if in_bin.len() as u64 == *count {
+                        in_bin.get(*rank as usize - 1).copied()
+                    } else {
+                        None
+                    };
+                    if found.is_none() {
+                        tracing::error!(key = ?p.aggregate.key, "exact values disagree with aggregates; value from the sketch");
+                    }
+                    Some(found.unwrap_or_else(|| bin_value(*key)))
                 }
-                Some(found.unwrap_or_else(|| bin_value(*key)))
-            }
-        };
+            };
+        }
     }
 }
 
-pub(super) fn read_count_at_or_below(
+/// [`count_at_or_below`] of each threshold, under one lock.
+pub(super) fn read_counts_at_or_below(
     shared: &Shared,
     key: &AggregateKey,
     span: &Span,
-    threshold: f64,
-) -> Result<u64, StoreError> {
+    thresholds: &[f64],
+) -> Result<Vec<u64>, StoreError> {
+    let state = shared.state.read().expect("state lock poisoned");
+    thresholds
+        .iter()
+        .map(|&t| count_at_or_below(&state, key, span, t))
+        .collect()
+}
+
+/// Exactly how many reports of `key` in `span` are `<= threshold`.
+fn count_at_or_below(state: &State, key: &AggregateKey, span: &Span, threshold: f64) -> Result<u64, StoreError> {
     if threshold.is_nan() || threshold < 0.0 {
         return Ok(0);
     }
-    let state = shared.state.read().expect("state lock poisoned");
     let Some(&site) = state.catalog.by_name.get(&key.site) else {
         return Ok(0);
     };
@@ -297,7 +357,7 @@ pub(super) fn read_count_at_or_below(
         },
     };
     let ff = ff_selector(key.form_factor);
-    let span = clamp(span, &state);
+    let span = clamp(span, state);
     let cell = state.cells.window(scope, key.metric, ff, &span);
     if threshold == 0.0 || threshold.is_infinite() {
         return Ok(if threshold == 0.0 {
@@ -336,4 +396,72 @@ pub(super) fn read_count_at_or_below(
         hi_inclusive: true,
     };
     Ok(below + state.values.count(&pages, &select))
+}
+
+/// Page views of the sites and pages `q` asks for.
+pub(super) fn read_page_views(shared: &Shared, q: &ViewsQuery) -> Result<Vec<PageViews>, StoreError> {
+    let state = shared.state.read().expect("state lock poisoned");
+    let ff = ff_selector(q.form_factor);
+    let span = clamp(&q.span, &state);
+    let mut sites: Vec<(u32, &SiteEntry)> = match &q.site {
+        Some(name) => state
+            .catalog
+            .by_name
+            .get(name)
+            .and_then(|id| state.catalog.sites.get(id).map(|s| (*id, s)))
+            .into_iter()
+            .collect(),
+        None => state.catalog.sites.iter().map(|(&id, s)| (id, s)).collect(),
+    };
+    sites.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let mut out = Vec::new();
+    let count = |scope| {
+        if span.is_empty() {
+            [0; 7]
+        } else {
+            state.views.count(scope, ff, &span)
+        }
+    };
+    for (site_id, site) in sites {
+        let page_ids: Vec<u32> = site.page_ids().collect();
+        let mut pages: Vec<(&String, u32)> = match &q.pages {
+            PageScope::Site => Vec::new(),
+            PageScope::SiteAndPages => page_ids
+                .iter()
+                .filter_map(|p| state.catalog.pages.get(p).map(|(_, name)| (name, *p)))
+                .collect(),
+            PageScope::Page(page) => state
+                .catalog
+                .page_id(site_id, page)
+                .and_then(|p| state.catalog.pages.get(&p).map(|(_, name)| (name, p)))
+                .into_iter()
+                .collect(),
+        };
+        pages.sort();
+        if !matches!(q.pages, PageScope::Page(_)) {
+            let last = page_ids.iter().filter_map(|&p| state.views.last(p)).max();
+            let by_navigation = count(Scope::Site(site_id));
+            if last.is_some() || by_navigation.iter().any(|&n| n > 0) {
+                out.push(PageViews {
+                    site: site.name.clone(),
+                    page: None,
+                    by_navigation,
+                    last_received_ms: last,
+                });
+            }
+        }
+        for (name, p) in pages {
+            let last = state.views.last(p);
+            let by_navigation = count(Scope::Page(p));
+            if last.is_some() || by_navigation.iter().any(|&n| n > 0) {
+                out.push(PageViews {
+                    site: site.name.clone(),
+                    page: Some(name.clone()),
+                    by_navigation,
+                    last_received_ms: last,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -32,6 +32,7 @@ impl Writer {
             state.cutoff_ms = state.cutoff_ms.max(cutoff);
             state.cells.prune(Resolution::Day.bucket(cutoff), horizon);
             state.values.prune(Resolution::Day.bucket(cutoff));
+            state.views.prune(Resolution::Day.bucket(cutoff), horizon);
         }
         let tx = write_tx(&mut self.conn)?;
         tx.execute(
@@ -95,6 +96,7 @@ impl Writer {
         tx.commit()?;
         for &p in &pages {
             state.catalog.remove_page(p);
+            state.views.remove_page(p);
         }
         for &s in &sites {
             state.catalog.remove_site(s);

@@ -15,12 +15,14 @@ use crate::store::cells::{BaseCell, Cells, Place};
 use crate::store::ids::{Location, ReportIds};
 use crate::store::rows::{self};
 use crate::store::values::Values;
+use crate::store::views::{ViewDelta, Views};
 use crate::store::StoreError;
 use crate::time::Resolution;
 
 /// The in-memory state that loading builds from the file.
 pub(super) struct Loaded {
     pub(super) cells: Cells,
+    pub(super) views: Views,
     pub(super) values: Values,
     pub(super) ids: ReportIds,
     /// The largest beacon row id (0 if none).
@@ -57,12 +59,18 @@ pub(super) fn load(
         let (saved, indexed) = std::thread::scope(|s| {
             let indexer = std::thread::Builder::new().name("sqlite-ids".into()).spawn_scoped(
                 s,
-                || -> Result<(ReportIds, Scanned), StoreError> {
+                || -> Result<(ReportIds, Views, Scanned), StoreError> {
                     let conn = second()?;
                     let mut ids = ReportIds::new();
-                    let scanned = scan_beacons(&conn, catalog, &mut ids, None, stop)?;
-                    tracing::info!(reports = scanned.reports, ms = ms(), "indexed report ids");
-                    Ok((ids, scanned))
+                    let mut views = Views::new(horizon_ms);
+                    let scanned = scan_beacons(&conn, catalog, &mut ids, &mut views, None, stop)?;
+                    tracing::info!(
+                        reports = scanned.reports,
+                        page_views = views.len(),
+                        ms = ms(),
+                        "indexed report ids and page views"
+                    );
+                    Ok((ids, views, scanned))
                 },
             );
             let saved = load_aggregates(conn, catalog, &mut cells, stop)
@@ -84,9 +92,10 @@ pub(super) fn load(
                     ms = ms(),
                     "loaded saved aggregates"
                 );
-                let (ids, scanned) = indexed?;
+                let (ids, views, scanned) = indexed?;
                 return Ok(Loaded {
                     cells,
+                    views,
                     values,
                     ids,
                     last_row: scanned.last_row,
@@ -101,9 +110,17 @@ pub(super) fn load(
     // A new store has no `aggregates_clean` yet (it is written at the
     // first write): nothing to say, little to scan.
     let mut ids = ReportIds::new();
+    let mut views = Views::new(horizon_ms);
     let mut cells = Cells::new(horizon_ms);
     let mut values = Values::new();
-    let scanned = scan_beacons(conn, catalog, &mut ids, Some((&mut cells, &mut values)), stop)?;
+    let scanned = scan_beacons(
+        conn,
+        catalog,
+        &mut ids,
+        &mut views,
+        Some((&mut cells, &mut values)),
+        stop,
+    )?;
     cells.mark_all_dirty();
     if scanned.reports > 0 || clean.is_some() {
         tracing::info!(
@@ -114,6 +131,7 @@ pub(super) fn load(
     }
     Ok(Loaded {
         cells,
+        views,
         values,
         ids,
         last_row: scanned.last_row,
@@ -213,6 +231,7 @@ fn scan_beacons(
     conn: &Connection,
     catalog: &Catalog,
     ids: &mut ReportIds,
+    views: &mut Views,
     mut rebuild: Option<(&mut Cells, &mut Values)>,
     stop: &AtomicBool,
 ) -> Result<Scanned, StoreError> {
@@ -225,7 +244,9 @@ fn scan_beacons(
         reports: 0,
         last_row: 0,
     };
-    let mut stmt = conn.prepare("SELECT id, page_id, form_factor, received_at, reports FROM beacons")?;
+    // In row order, which is arrival order: a page view counts at its first beacon.
+    let mut stmt =
+        conn.prepare("SELECT id, page_id, form_factor, received_at, reports, page_view_id FROM beacons ORDER BY id")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -244,6 +265,20 @@ fn scan_beacons(
             tracing::error!(row = id, "beacon row with a malformed reports blob, skipped");
             continue;
         };
+        let view = row
+            .get_ref(5)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .map(|pv| views.key(site, pv));
+        views.add(&ViewDelta {
+            key: view,
+            site,
+            page,
+            ff,
+            at_ms: at,
+            nav: slots.first().map_or(0, |s| s.navigation_type),
+        });
         for (slot, r) in slots.iter().enumerate() {
             if metric_from_code(r.metric as i64).is_none() {
                 continue;

@@ -55,6 +55,7 @@ fn query(site: Option<&str>, pages: PageScope, spans: Vec<Span>) -> AggregateQue
         form_factor: None,
         spans,
         exact_p75: true,
+        p75_interval: false,
     }
 }
 

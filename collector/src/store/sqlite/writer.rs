@@ -21,6 +21,7 @@ use super::{Insert, Shared, SqliteOptions};
 use crate::store::cells::{ff_code, Place};
 use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
 use crate::store::rows::{self, Slot};
+use crate::store::views::{ViewDelta, Views};
 use crate::store::{Inserted, NewBeacon, NewReport, StoreError};
 use crate::time::{now_ms, Resolution};
 
@@ -287,6 +288,7 @@ impl Writer {
         }
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
         let mut deltas = Vec::new();
+        let mut view_deltas = Vec::new();
         let mut new_ids = NewIds::default();
         let mut pending = PendingIds::default();
         let shared = &self.shared;
@@ -312,6 +314,8 @@ impl Writer {
                     pending: &mut pending,
                     next_row,
                     deltas: &mut deltas,
+                    views: &state.views,
+                    view_deltas: &mut view_deltas,
                     looked_up: Vec::new(),
                 };
                 for insert in group.iter() {
@@ -362,6 +366,9 @@ impl Writer {
             }
             state.cells.add_many(&adds);
             state.values.add_many(&adds);
+            for d in view_deltas.drain(..) {
+                state.views.add(&d);
+            }
             Ok(())
         })();
         if committed.is_ok() {
@@ -530,6 +537,9 @@ struct GroupWrite<'a, 'tx> {
     next_row: &'a mut i64,
     /// Changes to the aggregates, applied once committed.
     deltas: &'a mut Vec<Delta>,
+    /// The page views (keys made with `views`), applied once committed.
+    views: &'a Views,
+    view_deltas: &'a mut Vec<ViewDelta>,
     /// A beacon's report id keys and where `ids` has them (reused buffer).
     looked_up: Vec<(IdKey, Option<Location>)>,
 }
@@ -572,6 +582,14 @@ impl GroupWrite<'_, '_> {
         let mut inserted = Inserted::default();
         for (b, site) in beacons.iter().zip(sites) {
             let page = page_id(self.tx, self.catalog, self.options, self.new_ids, site, &b.page)?;
+            self.view_deltas.push(ViewDelta {
+                key: b.page_view_id.as_deref().map(|pv| self.views.key(site, pv)),
+                site,
+                page,
+                ff: ff_code(b.form_factor),
+                at_ms: b.received_at_ms,
+                nav: b.reports.first().map_or(0, |r| nav_code(r.navigation_type) as u8),
+            });
             // All the beacon's keys first, then their look-ups in a loop of
             // their own: each look-up is a cache miss into a table of
             // millions of ids, and look-ups in a row overlap their misses
