@@ -15,9 +15,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "native tests (cargo test --workspace)"
 cargo test --workspace
 
-step "build the npm package and the collector"
+step "build the npm package, the collector and gen_store (the dashboard tests' history)"
 (cd npm && npm run --silent build)
-cargo build -p vitalsign-collector
+cargo build -p vitalsign-collector --bin vitalsign-collector --example gen_store
 
 step "end-to-end tests"
 (cd tests && npm test)

@@ -53,8 +53,19 @@ function table(ctx, list, { actions }) {
         h('button', { type: 'button', dataset: { action: 'silence', id: a.id, keep: `silence-${a.id}` }, on: { click: () => ctx.silence(a) } }, 'Silence')) : null))));
 }
 
+const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+const STATE_RANK = { firing: 0, pending: 1, insufficient_data: 2, resolved: 3, ok: 4 };
+
+/** Most urgent first: severity, then state, then the latest change. */
+function byUrgency(a, b) {
+  return (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3)
+    || (STATE_RANK[a.state] ?? 5) - (STATE_RANK[b.state] ?? 5)
+    || Date.parse(b.since) - Date.parse(a.since)
+    || b.id - a.id;
+}
+
 export function render(ctx, data) {
-  const all = data.alerts.alerts;
+  const all = data.alerts.alerts.slice().sort(byUrgency);
   const active = all.filter((a) => a.state === 'firing' || a.state === 'pending');
   const recent = all.filter((a) => !(a.state === 'firing' || a.state === 'pending'));
   const firing = active.filter((a) => a.state === 'firing').length;

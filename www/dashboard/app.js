@@ -103,10 +103,7 @@ function loadSiteList() {
 }
 
 async function siteOrFirst() {
-  if (state.site) {
-    if (!sites.size) loadSiteList().catch(() => {});
-    return state.site;
-  }
+  if (state.site) return state.site;
   const list = sites.size ? [...sites.values()] : await loadSiteList();
   return resolveSite(list);
 }
@@ -307,6 +304,8 @@ async function show({ refresh = false, scrollTo = null, focusMain = false } = {}
     main.classList.add('stale');
   }
   refreshAlertCount();
+  // The overview and coverage views read every site's summary anyway.
+  if (!sites.size && state.view !== 'overview' && state.view !== 'coverage') loadSiteList().then(() => { if (!state.site) resolveSite(); else fillSitePicker(); }, () => {});
   const view = VIEWS[state.view];
   let nodes;
   let data = null;

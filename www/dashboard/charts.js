@@ -55,14 +55,15 @@ export function sparkline(points, { metric, thresholds = f.THRESHOLDS[metric], w
     const d = run.map((p, j) => `${j ? 'L' : 'M'}${fix(x(index.get(p)))},${fix(y(p.p75))}`).join('');
     kids.push(s('path', { class: 'p75-line', d: run.length === 1 ? `${d}h0.1` : d }));
   }
+  // The latest point: a zero-length stroke with round caps stays round when
+  // the chart is stretched to its card's width (preserveAspectRatio none).
   const last = withData[withData.length - 1];
-  kids.push(s('circle', { class: `dot ${f.rate(metric, last.p75)}`, cx: fix(x(index.get(last))), cy: fix(y(last.p75)), r: 3 }));
+  kids.push(s('path', { class: `dot-cap ${f.rate(metric, last.p75)}`, d: `M${fix(x(index.get(last)))},${fix(y(last.p75))}h0` }));
   const first = withData[0];
   return s('svg', {
     class: 'spark',
     viewBox: `0 0 ${width} ${height}`,
-    width,
-    height,
+    preserveAspectRatio: 'none',
     role: 'img',
     'aria-label': `${metric} p75 over time: ${f.value(metric, first.p75)} at the start, ${f.value(metric, last.p75)} at the latest of ${withData.length} points with data`,
     dataset: { chart: 'sparkline', metric, points: withData.length },
@@ -115,7 +116,7 @@ export function bandChart(points, { metric, thresholds = f.THRESHOLDS[metric], s
   for (const [name, t] of [['good', thresholds.good], ['poor', thresholds.poor]]) {
     if (t > max) continue;
     kids.push(s('line', { class: `threshold ${name}`, x1: m.left, x2: m.left + W, y1: fix(y(t)), y2: fix(y(t)) }));
-    kids.push(s('text', { class: `threshold-label ${name}`, x: m.left + W - 4, y: fix(y(t) - 4), 'text-anchor': 'end' },
+    kids.push(s('text', { class: `threshold-label ${name}`, x: m.left + 6, y: fix(y(t) - 4), 'text-anchor': 'start' },
       name === 'good' ? `good ≤ ${f.value(metric, t)}` : `poor > ${f.value(metric, t)}`));
   }
   for (const run of runs(points, (p) => p.p75)) {

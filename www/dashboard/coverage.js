@@ -52,7 +52,7 @@ export function render(ctx, data) {
     ...coverageCells(r.metrics, (m) => r.metrics?.[m]?.coverage ?? (r.pageViews ? 0 : null))));
   const quietOnes = sites.filter((r) => r.quiet);
   const warning = quietOnes.length
-    ? h('p', { class: 'warning', role: 'alert' }, '⚠ ', quietOnes.length === 1 ? 'One site has gone quiet: ' : `${quietOnes.length} sites have gone quiet: `,
+    ? h('p', { class: 'banner-warn', role: 'alert' }, '⚠ ', quietOnes.length === 1 ? 'One site has gone quiet: ' : `${quietOnes.length} sites have gone quiet: `,
       quietOnes.map((r, i) => [i ? ', ' : '', h('strong', null, r.site), ' (last beacon ', w.lastBeacon(r.lastBeaconAt), ')']), '.')
     : null;
   const siteTable = h('table', { class: 'data coverage-table', 'aria-describedby': 'quiet-rule' },

@@ -36,7 +36,7 @@ export function render(ctx, data) {
     h('p', { class: 'muted' }, `${f.FF_TEXT[state.formFactor]}, ${f.WINDOW_TEXT[state.window]}`));
   if (detail.error) {
     const missing = detail.error.status === 404;
-    return [head, h('p', { class: missing ? 'warning' : 'error', role: 'alert' },
+    return [head, h('p', { class: missing ? 'banner-warn' : 'error', role: 'alert' },
       missing ? `No reports for this ${page ? 'page' : 'site'} in the ${f.WINDOW_TEXT[state.window]}. Try a longer window or another device type.`
         : `Could not load this page: ${detail.error.message}`),
     alertHistory(ctx, data)];
@@ -142,7 +142,7 @@ export function alertHistory(ctx, data) {
         a.acknowledged ? [' · acknowledged by ', a.acknowledged.by] : null,
         !data.page ? [' · ', w.pageLink(ctx, a.site, a.page, null, { alert: a.id, metric: a.metric || '' })] : null),
       h('p', { class: 'small' }, valueVsThreshold(a)),
-      a.history && a.history.length ? h('ol', { class: 'events small' }, a.history.map((e) => h('li', null,
+      a.history && a.history.length ? h('ul', { class: 'events small' }, a.history.map((e) => h('li', null,
         h('time', { datetime: e.at }, f.dateTime(e.at)), ' ', e.event,
         e.value != null && a.metric ? [' at ', f.value(a.metric, e.value)] : null,
         e.sampleCount != null ? [' (', f.int(e.sampleCount), ' samples)'] : null,

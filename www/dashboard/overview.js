@@ -35,7 +35,7 @@ export function render(ctx, data) {
       h('p', null, 'Pick a longer window or another device type, or another site above.'))];
   }
   const quiet = record.quiet
-    ? h('p', { class: 'warning', role: 'alert', dataset: { metric: 'quiet', value: 'true' } }, '⚠ ',
+    ? h('p', { class: 'banner-warn', role: 'alert', dataset: { metric: 'quiet', value: 'true' } }, '⚠ ',
       h('strong', null, 'This site has gone quiet: '),
       'its last beacon arrived ', w.lastBeacon(record.lastBeaconAt),
       ', though it was sending within the last 7 days. Is the agent still on the page, and can it reach this collector?')
@@ -65,7 +65,7 @@ function card(ctx, site, metric, m, series, below) {
       m && m.coverage != null ? h('p', { class: 'small' }, 'Reported on ', fig(metric, 'coverage', m.coverage, f.pct(m.coverage)), ' of page views') : null);
   }
   const chart = series && !series.error
-    ? sparkline(series.points || [], { metric, thresholds: series.thresholds || f.THRESHOLDS[metric], width: Math.min(320, Math.max(200, ctx.width / 3 - 60)) })
+    ? sparkline(series.points || [], { metric, thresholds: series.thresholds || f.THRESHOLDS[metric] })
     : h('p', { class: 'muted small' }, 'p75 over time unavailable', series && series.error ? `: ${series.error.message}` : '');
   return h('article', { class: `card metric-card ${m.rating}`, dataset: { card: metric } },
     title,
@@ -92,7 +92,7 @@ function worstPages(ctx, site, worst) {
   const rows = worst.pages.map((p) => h('tr', { dataset: { page: p.page } },
     h('th', { scope: 'row' }, w.pageLink(ctx, site, p.page)),
     h('td', null, w.cwvBadge(p.coreWebVitals, { label: false })),
-    ...f.CORE.map((m) => w.p75Cell(m, p.p75?.[m], p.rating?.[m], { low: p.lowSample?.[m], interval: p.p75Interval?.[m], count: p.metrics?.[m] })),
+    ...f.CORE.map((m) => w.p75Cell(m, p.p75?.[m], p.rating?.[m], { low: p.lowSample?.[m], interval: p.p75Interval?.[m], count: p.metrics?.[m], below: worst.lowSampleBelow })),
     h('td', { class: 'num' }, fig('pageViews', 'pageViews', p.pageViews, f.int(p.pageViews)))));
   section.append(w.scrollBox('Worst pages', h('table', { class: 'data pages-table' },
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Page'), h('th', { scope: 'col' }, 'Assessment'),

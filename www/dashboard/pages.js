@@ -40,7 +40,7 @@ export function render(ctx, data) {
     h('th', { scope: 'row', class: 'page-cell' }, w.pageLink(ctx, site, p.page)),
     h('td', { class: 'num' }, fig('pageViews', 'pageViews', p.pageViews, f.int(p.pageViews))),
     h('td', null, w.cwvBadge(p.coreWebVitals, { label: false })),
-    ...f.METRICS.map((m) => w.p75Cell(m, p.p75?.[m], p.rating?.[m], { low: p.lowSample?.[m], interval: p.p75Interval?.[m], count: p.metrics?.[m] })),
+    ...f.METRICS.map((m) => w.p75Cell(m, p.p75?.[m], p.rating?.[m], { low: p.lowSample?.[m], interval: p.p75Interval?.[m], count: p.metrics?.[m], below: list.lowSampleBelow })),
     h('td', { class: 'num' }, fig('count', 'count', p.count, f.int(p.count)))));
   const table = h('table', { class: 'data pages-table', 'aria-describedby': 'sort-rule' },
     h('caption', { class: 'sr-only' }, `Pages of ${site}, ${f.int(total)} in all`),
@@ -52,7 +52,7 @@ export function render(ctx, data) {
       w.sortHeader('Samples', 'count', ctx, { title: 'Sort by reports of all metrics' }))),
     h('tbody', null, rows));
   return [head, toolbar, rule,
-    h('p', { class: 'muted small' }, 'Each cell: p75, its rating, and the number of samples (n); ⚑ marks fewer than 200 samples. Hover a cell for its 95% interval.'),
+    h('p', { class: 'muted small' }, `Each cell: p75, its rating, and the number of samples (n); ⚑ marks a low sample (fewer than ${f.int(list.lowSampleBelow ?? 200)}, the alert minimum). Hover a cell for its 95% interval.`),
     w.scrollBox('Pages', table, 'pages-scroll'),
     w.pager(ctx, { total, offset: list.offset ?? state.offset, limit: PAGE_SIZE })];
 }

@@ -57,15 +57,15 @@ export function p75Block(metric, m, below) {
 }
 
 /** A compact p75 cell for tables. */
-export function p75Cell(metric, p75, rating, { low, interval: iv, count } = {}) {
+export function p75Cell(metric, p75, rating, { low, interval: iv, count, below = 200 } = {}) {
   if (p75 == null) return h('td', { class: 'num none', dataset: { metricCell: metric } }, h('span', { class: 'muted' }, '–'));
   const title = [`p75 ${f.value(metric, p75)}`];
   if (iv) title.push(`95% CI ${f.range(metric, iv.low, iv.high)}`);
   if (count != null) title.push(`${f.int(count)} samples`);
-  if (low) title.push('low sample');
+  if (low) title.push(`low sample (fewer than ${f.int(below)})`);
   return h('td', { class: `num ${rating || ''}`, title: title.join(' · '), dataset: { metricCell: metric } },
     h('span', { class: 'cell-value' }, icon(rating), ' ', fig(metric, 'p75', p75, f.value(metric, p75))),
-    low ? h('span', { class: 'low-sample tiny', title: 'low sample' }, ' ⚑') : null,
+    low ? h('span', { class: 'low-sample tiny', title: `low sample: fewer than ${f.int(below)} samples` }, ' ⚑') : null,
     count != null ? h('span', { class: 'cell-count tiny muted' }, fig(metric, 'count', count, `n=${f.int(count)}`)) : null);
 }
 
