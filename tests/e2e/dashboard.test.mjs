@@ -21,6 +21,7 @@ const genStore = process.env.VITALSIGN_GEN_STORE || join(root, 'target', 'debug'
 const SHOP = 'shop.test';
 const EVIL = 'evil.test';
 const HIST = 'hist.test';
+const QUIET = 'quiet.test';
 const EVIL_PAGE = 'https://evil.test/<script>window.__xss=1</script><img src=x onerror=window.__xss=2>';
 const CART = `https://${SHOP}/cart`;
 
@@ -94,6 +95,9 @@ before(async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'vitalsign-dash-'));
   // 28 days of history (4,000 page views over 120 pages) through the store's own insert path.
   execFileSync(genStore, [dataDir, '20000', '120', '28', HIST], { stdio: 'ignore' });
+  // Two page views in the last 7 days, the latest days ago (gen_store's
+  // times come from a fixed seed): a site that was sending and went quiet.
+  execFileSync(genStore, [dataDir, '10', '2', '7', QUIET], { stdio: 'ignore' });
   const cfg = join(dataDir, 'vitalsign.toml');
   writeFileSync(cfg, config);
   [browser, collector] = await Promise.all([launchBrowser(), startCollector({ dataDir, args: ['--config', cfg] })]);
@@ -107,8 +111,8 @@ after(async () => {
   await collector?.stop();
 });
 
-async function getJson(path, base = collector.url) {
-  const res = await fetch(`${base}${path}`);
+async function getJson(path, base = collector.url, headers = {}) {
+  const res = await fetch(`${base}${path}`, { headers });
   assert.equal(res.status, 200, `${path}: ${res.status}`);
   return res.json();
 }
@@ -407,6 +411,22 @@ test('coverage: per site and page, the share of page views with each metric, and
   await context.close();
 });
 
+test('a site that was sending and has gone quiet is flagged on the overview and in coverage', async () => {
+  const record = siteRecord(await getJson('/v1/summary?window=7d'), QUIET);
+  assert.equal(record.quiet, true);
+  assert.ok(Date.now() - Date.parse(record.lastBeaconAt) > 3600e3);
+  const { page, context, errors } = await open(`/?site=${QUIET}&window=7d`);
+  assert.equal(await value(page, '.banner-warn[data-metric=quiet]'), 'true');
+  assert.match(await page.textContent('.banner-warn'), /gone quiet: its last beacon arrived \d+ (h|days) ago/);
+  await visit(page, `/?view=coverage&site=${QUIET}&window=7d`);
+  assert.equal(await value(page, `tr[data-site="${QUIET}"] [data-metric=quiet]`), 'true');
+  assert.equal(await value(page, `tr[data-site="${SHOP}"] [data-metric=quiet]`), 'false');
+  assert.match(await page.textContent('.banner-warn'), new RegExp(`One site has gone quiet: ${QUIET.replace('.', '\\.')}`));
+  await shot(page, 'coverage-quiet');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('alerts: acknowledge and silence from the page; the link opens the alerting page with the alert highlighted', async () => {
   const { alerts } = await getJson('/v1/alerts');
   const alert = alerts.find((a) => a.page === CART && a.state === 'firing');
@@ -598,6 +618,39 @@ test('with API keys the page asks for one once, keeps it for the tab and sends i
     assert.equal(await page.evaluate(() => document.getElementById('key-dialog').open), false);
     assert.equal(withoutKey, 0, 'every API request carries the key');
     assert.equal(await value(page, '[data-card=LCP] [data-figure=p75]'), 1234);
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await keyed.stop();
+  }
+});
+
+test('a key that may read one site only: the site from the URL, or asked for', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vitalsign-dash-keys-'));
+  const cfg = join(dir, 'vitalsign.toml');
+  writeFileSync(cfg, `api_keys = ["admin-k"]\n\n[[sites]]\nhost = "${SHOP}"\napi_keys = ["shop-k"]\n\n[limits]\nrate_per_ip = 0\n`);
+  const keyed = await startCollector({ dataDir: join(dir, 'data'), args: ['--config', cfg] });
+  try {
+    for (const lcp of [1500, 2600, 3100]) await post(keyed.url, pageView(`https://${SHOP}/`, { LCP: lcp }, { formFactor: 'desktop' }));
+    const asAdmin = { authorization: 'Bearer admin-k' };
+    const record = siteRecord(await getJson(`/v1/summary?site=${SHOP}`, keyed.url, asAdmin), SHOP);
+    const { page, context, errors } = await open(null, { base: keyed.url, allow: (t) => /40[13]/.test(t) });
+    await page.goto(`${keyed.url}/`);
+    await page.waitForSelector('#key-dialog[open]');
+    await page.fill('#key-input', 'shop-k');
+    await page.click('#key-dialog button[value=ok]');
+    // All sites' summary is forbidden to this key: the page asks which site.
+    await page.waitForSelector('#site-input');
+    await page.fill('#site-input', SHOP);
+    await settle(page, () => page.press('#site-input', 'Enter'));
+    assert.match(page.url(), /site=shop\.test/);
+    await assertOverview(page, record);
+    assert.equal(await page.inputValue('#site-picker'), SHOP);
+    // Other views work with the site key too.
+    await settle(page, () => page.click('#nav [data-view=pages]'));
+    assert.equal(await page.$eval('table.pages-table tbody tr', (tr) => tr.dataset.page), `https://${SHOP}/`);
+    await settle(page, () => page.click('#nav [data-view=coverage]'));
+    assert.equal(await value(page, `tr[data-site="${SHOP}"] [data-metric=pageViews]`), 3);
     assert.deepEqual(errors, []);
     await context.close();
   } finally {

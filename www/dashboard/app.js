@@ -4,7 +4,7 @@
 // every 30 s re-renders in place (scroll, focus, filter, sort and page of
 // results kept).
 import { h } from './dom.js';
-import { api, ApiError, allowKeyPrompt } from './api.js';
+import { api, qs, ApiError, allowKeyPrompt } from './api.js';
 import * as f from './format.js';
 import * as overview from './overview.js';
 import * as pages from './pages.js';
@@ -97,9 +97,35 @@ function resolveSite(list) {
 }
 
 let siteList = null;
+let siteListForbidden = false; // a site-scoped API key may not list all sites
 function loadSiteList() {
-  siteList ||= api('/v1/summary?window=28d').then((s) => { learnSites(s.sites); return s.sites; }, (e) => { siteList = null; throw e; });
+  if (siteListForbidden) return Promise.resolve([...sites.values()]);
+  siteList ||= api('/v1/summary?window=28d').then((s) => { learnSites(s.sites); return s.sites; }, (e) => {
+    siteList = null;
+    if (e.status === 403) {
+      siteListForbidden = true;
+      return [...sites.values()];
+    }
+    throw e;
+  });
   return siteList;
+}
+
+/**
+ * Every site's summary (the picker's list and the figures in one answer);
+ * with a key that may read only some sites (403), the chosen site's.
+ */
+async function summary(params) {
+  if (!siteListForbidden) {
+    try {
+      return await api(`/v1/summary${qs(params)}`);
+    } catch (e) {
+      if (e.status !== 403) throw e;
+      siteListForbidden = true;
+    }
+  }
+  if (!state.site) throw new ApiError(403, 'This API key may read only some sites, and the collector does not list them: enter the site you want to see.');
+  return api(`/v1/summary${qs({ ...params, site: state.site })}`);
 }
 
 async function siteOrFirst() {
@@ -117,6 +143,7 @@ const ctx = {
   navigate: (changes, opts) => go(href(changes), opts),
   learnSites,
   resolveSite,
+  summary,
   siteOrFirst,
   acknowledge,
   silence,
@@ -265,6 +292,10 @@ function errorView(error) {
     h('p', null, e.message, e.status ? ` (HTTP ${e.status})` : ''));
   if (e.status === 401) {
     box.append(h('button', { type: 'button', class: 'primary', on: { click: () => { allowKeyPrompt(); show(); } } }, 'Enter an API key'));
+  } else if (e.status === 403) {
+    const input = h('input', { id: 'site-input', required: true, placeholder: 'shop.example', value: state.site, autocomplete: 'off', spellcheck: 'false' });
+    box.append(h('form', { class: 'site-form', on: { submit: (ev) => { ev.preventDefault(); ctx.navigate({ site: input.value.trim(), page: '', offset: 0, q: '' }); } } },
+      h('label', null, 'Site (host[:port]) ', input), ' ', h('button', { class: 'primary' }, 'Open')));
   } else {
     box.append(h('button', { type: 'button', on: { click: () => show() } }, 'Try again'));
   }

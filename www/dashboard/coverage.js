@@ -12,7 +12,7 @@ export const QUIET_RULE = 'A site is quiet when its last beacon is more than 1 h
 export async function load(ctx) {
   const { state } = ctx;
   const common = { window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
-  const summary = await api(`/v1/summary${qs(common)}`);
+  const summary = await ctx.summary(common);
   ctx.learnSites(summary.sites);
   const site = ctx.resolveSite(summary.sites);
   const { sort, order } = ctx.sorting;

@@ -10,7 +10,7 @@ import { sparkline } from './charts.js';
 export async function load(ctx) {
   const { state } = ctx;
   const common = { window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
-  const summary = await api(`/v1/summary${qs(common)}`);
+  const summary = await ctx.summary(common);
   ctx.learnSites(summary.sites);
   const site = ctx.resolveSite(summary.sites);
   if (!site) return { summary, site: null };
