@@ -111,10 +111,22 @@ function loadSiteList() {
   return siteList;
 }
 
+/** The window and form factor as the read APIs take them. */
+function common() {
+  return { window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
+}
+
 /**
- * Every site's summary (the picker's list and the figures in one answer);
- * with a key that may read only some sites (403), the chosen site's.
+ * Every site's summary in this window and form factor (the picker's list
+ * and the figures in one answer), and the site to show; with a key that
+ * may read only some sites (403), the chosen site's summary.
  */
+async function siteSummary() {
+  const answer = await summary(common());
+  learnSites(answer.sites);
+  return { summary: answer, site: resolveSite(answer.sites) };
+}
+
 async function summary(params) {
   if (!siteListForbidden) {
     try {
@@ -141,9 +153,8 @@ const ctx = {
   href,
   link,
   navigate: (changes, opts) => go(href(changes), opts),
-  learnSites,
-  resolveSite,
-  summary,
+  get common() { return common(); },
+  siteSummary,
   siteOrFirst,
   acknowledge,
   silence,

@@ -10,11 +10,8 @@ import { PAGE_SIZE } from './pages.js';
 export const QUIET_RULE = 'A site is quiet when its last beacon is more than 1 hour old while it sent beacons within the last 7 days.';
 
 export async function load(ctx) {
-  const { state } = ctx;
-  const common = { window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
-  const summary = await ctx.summary(common);
-  ctx.learnSites(summary.sites);
-  const site = ctx.resolveSite(summary.sites);
+  const { state, common } = ctx;
+  const { summary, site } = await ctx.siteSummary();
   const { sort, order } = ctx.sorting;
   const list = site
     ? await api(`/v1/pages${qs({ site, ...common, q: state.q, sort, order, offset: state.offset, limit: PAGE_SIZE })}`)
@@ -22,7 +19,7 @@ export async function load(ctx) {
   return { summary, site, list };
 }
 
-function coverageCells(metrics, coverage) {
+function coverageCells(coverage) {
   return f.METRICS.map((m) => {
     const c = coverage(m);
     return h('td', { class: 'num', dataset: { metricCell: m } },
@@ -49,7 +46,7 @@ export function render(ctx, data) {
       : h('span', { class: 'sending', dataset: { metric: 'quiet', value: 'false' } }, '✓ Sending')),
     h('td', null, w.lastBeacon(r.lastBeaconAt)),
     h('td', { class: 'num' }, fig('pageViews', 'pageViews', r.pageViews, f.int(r.pageViews))),
-    ...coverageCells(r.metrics, (m) => r.metrics?.[m]?.coverage ?? (r.pageViews ? 0 : null))));
+    ...coverageCells((m) => r.metrics?.[m]?.coverage ?? (r.pageViews ? 0 : null))));
   const quietOnes = sites.filter((r) => r.quiet);
   const warning = quietOnes.length
     ? h('p', { class: 'banner-warn', role: 'alert' }, '⚠ ', quietOnes.length === 1 ? 'One site has gone quiet: ' : `${quietOnes.length} sites have gone quiet: `,
@@ -73,7 +70,7 @@ export function render(ctx, data) {
     h('th', { scope: 'row', class: 'page-cell' }, w.pageLink(ctx, site, p.page)),
     h('td', null, w.lastBeacon(p.lastBeaconAt)),
     h('td', { class: 'num' }, fig('pageViews', 'pageViews', p.pageViews, f.int(p.pageViews))),
-    ...coverageCells(p.metrics, (m) => p.coverage?.[m] ?? (p.pageViews ? 0 : null))));
+    ...coverageCells((m) => p.coverage?.[m] ?? (p.pageViews ? 0 : null))));
   out.push(w.scrollBox('Pages', h('table', { class: 'data coverage-table' },
     h('caption', { class: 'sr-only' }, `Pages of ${site}: last beacon, page views and coverage of each metric`),
     h('thead', null, h('tr', null, w.sortHeader('Page', 'page', ctx, { numeric: false }), h('th', { scope: 'col' }, 'Last beacon'),

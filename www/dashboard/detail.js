@@ -12,7 +12,7 @@ export async function load(ctx) {
   const site = await ctx.siteOrFirst();
   if (!site) return { site: null };
   const page = state.page || '';
-  const common = { site, page, window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
+  const common = { site, page, ...ctx.common };
   const [detail, series, alerts] = await Promise.all([
     api(`/v1/page${qs(common)}`).catch((error) => ({ error })),
     Promise.all(f.METRICS.map((metric) => api(`/v1/timeseries${qs({ ...common, metric })}`).catch((error) => ({ error })))),

@@ -8,11 +8,8 @@ import * as w from './widgets.js';
 import { sparkline } from './charts.js';
 
 export async function load(ctx) {
-  const { state } = ctx;
-  const common = { window: state.window, formFactor: state.formFactor === 'all' ? '' : state.formFactor };
-  const summary = await ctx.summary(common);
-  ctx.learnSites(summary.sites);
-  const site = ctx.resolveSite(summary.sites);
+  const { common } = ctx;
+  const { summary, site } = await ctx.siteSummary();
   if (!site) return { summary, site: null };
   const [series, worst] = await Promise.all([
     Promise.all(f.METRICS.map((metric) => api(`/v1/timeseries${qs({ site, metric, ...common })}`).catch((error) => ({ error })))),
