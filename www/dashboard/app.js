@@ -96,6 +96,7 @@ function resolveSite(list) {
   return site;
 }
 
+const SITE_UNLISTED = 'This API key may read only some sites, and the collector does not list them: enter the site you want to see.';
 let siteList = null;
 let siteListForbidden = false; // a site-scoped API key may not list all sites
 function loadSiteList() {
@@ -136,14 +137,16 @@ async function summary(params) {
       siteListForbidden = true;
     }
   }
-  if (!state.site) throw new ApiError(403, 'This API key may read only some sites, and the collector does not list them: enter the site you want to see.');
+  if (!state.site) throw new ApiError(403, SITE_UNLISTED);
   return api(`/v1/summary${qs({ ...params, site: state.site })}`);
 }
 
 async function siteOrFirst() {
   if (state.site) return state.site;
   const list = sites.size ? [...sites.values()] : await loadSiteList();
-  return resolveSite(list);
+  const site = resolveSite(list);
+  if (!site && siteListForbidden) throw new ApiError(403, SITE_UNLISTED);
+  return site;
 }
 
 const ctx = {
@@ -154,6 +157,7 @@ const ctx = {
   link,
   navigate: (changes, opts) => go(href(changes), opts),
   get common() { return common(); },
+  siteRecord: (site) => sites.get(site),
   siteSummary,
   siteOrFirst,
   acknowledge,
@@ -346,8 +350,6 @@ async function show({ refresh = false, scrollTo = null, focusMain = false } = {}
     main.classList.add('stale');
   }
   refreshAlertCount();
-  // The overview and coverage views read every site's summary anyway.
-  if (!sites.size && state.view !== 'overview' && state.view !== 'coverage') loadSiteList().then(() => { if (!state.site) resolveSite(); else fillSitePicker(); }, () => {});
   const view = VIEWS[state.view];
   let nodes;
   let data = null;
@@ -373,6 +375,9 @@ async function show({ refresh = false, scrollTo = null, focusMain = false } = {}
   else last = { state: stateUrl(state), data };
   updateControls();
   paint(nodes, { refresh, scrollTo, focusMain });
+  // The site picker's list (every site's summary: the size of all their
+  // pages), once the view is on screen; the coverage view reads it anyway.
+  if (!sites.size && !siteListForbidden) loadSiteList().then(() => fillSitePicker(), () => {});
   lastUpdate = Date.now();
   status.classList.remove('failed');
   status.textContent = `Updated ${new Date(lastUpdate).toLocaleTimeString()}`;

@@ -7,8 +7,6 @@ import * as f from './format.js';
 import * as w from './widgets.js';
 import { PAGE_SIZE } from './pages.js';
 
-export const QUIET_RULE = 'A site is quiet when its last beacon is more than 1 hour old while it sent beacons within the last 7 days.';
-
 export async function load(ctx) {
   const { state, common } = ctx;
   const { summary, site } = await ctx.siteSummary();
@@ -36,7 +34,7 @@ export function render(ctx, data) {
   const explain = h('p', { class: 'small' },
     'Coverage is the share of page views (distinct page view ids) that reported a metric. ',
     'INP needs an interaction and FCP/LCP a visible paint, so their coverage is lower than TTFB’s; a sudden drop usually means the agent broke. ',
-    h('span', { id: 'quiet-rule' }, QUIET_RULE));
+    h('span', { id: 'quiet-rule' }, w.QUIET_RULE));
   const sites = summary.sites;
   if (!sites.length) return [head, explain, w.emptyState('No sites in this window', h('p', null, 'Nothing was received in the ', f.WINDOW_TEXT[state.window], '.'))];
   const siteRows = sites.map((r) => h('tr', { dataset: { site: r.site }, class: r.site === site ? 'current' : null },

@@ -8,13 +8,18 @@ import * as w from './widgets.js';
 import { sparkline } from './charts.js';
 
 export async function load(ctx) {
-  const { common } = ctx;
-  const { summary, site } = await ctx.siteSummary();
-  if (!site) return { summary, site: null };
-  const [series, worst] = await Promise.all([
+  const { common, state } = ctx;
+  const rest = (site) => Promise.all([
     Promise.all(f.METRICS.map((metric) => api(`/v1/timeseries${qs({ site, metric, ...common })}`).catch((error) => ({ error })))),
     api(`/v1/pages${qs({ site, ...common, sort: 'worst', limit: 5 })}`).catch((error) => ({ error })),
   ]);
+  // Every site's summary gives the picker's list, the figures and `quiet`
+  // in one answer. With the site in the URL the charts and the worst pages
+  // are asked for at the same time.
+  const early = state.site ? rest(state.site) : null;
+  const { summary, site } = await ctx.siteSummary();
+  if (!site) return { summary, site: null };
+  const [series, worst] = await (site === state.site && early ? early : rest(site));
   return { summary, site, series, worst };
 }
 
@@ -28,15 +33,12 @@ export function render(ctx, data) {
     h('h1', null, h('span', { class: 'muted' }, 'Overview · '), h('span', { class: 'site-name', dataset: { metric: 'site', value: site } }, site)),
     h('p', { class: 'muted' }, `${f.FF_TEXT[state.formFactor]}, ${f.WINDOW_TEXT[state.window]} (${f.dateTime(summary.from)} – ${f.dateTime(summary.to)})`));
   if (!record) {
-    return [head, w.emptyState(`No reports from ${site} in the ${f.WINDOW_TEXT[state.window]}`,
-      h('p', null, 'Pick a longer window or another device type, or another site above.'))];
+    const known = ctx.siteRecord(site);
+    return [head, known && known.quiet ? quietBanner(known) : null,
+      w.emptyState(`No reports from ${site} in the ${f.WINDOW_TEXT[state.window]}`,
+        h('p', null, 'Pick a longer window or another device type, or another site above.'))];
   }
-  const quiet = record.quiet
-    ? h('p', { class: 'banner-warn', role: 'alert', dataset: { metric: 'quiet', value: 'true' } }, '⚠ ',
-      h('strong', null, 'This site has gone quiet: '),
-      'its last beacon arrived ', w.lastBeacon(record.lastBeaconAt),
-      ', though it was sending within the last 7 days. Is the agent still on the page, and can it reach this collector?')
-    : null;
+  const quiet = record.quiet ? quietBanner(record) : null;
   const facts = h('p', { class: 'facts' },
     w.cwvBadge(record.coreWebVitals), ' · ',
     fig('pageViews', 'pageViews', record.pageViews, f.int(record.pageViews)), ' page views · last beacon ', w.lastBeacon(record.lastBeaconAt), ' · ',
@@ -73,6 +75,13 @@ function card(ctx, site, metric, m, series, below) {
       m.coverage != null ? [' · on ', fig(metric, 'coverage', m.coverage, f.pct(m.coverage)), ' of page views'] : null),
     chart,
     h('p', { class: 'small' }, more));
+}
+
+function quietBanner(record) {
+  return h('p', { class: 'banner-warn', role: 'alert', dataset: { metric: 'quiet', value: 'true' } }, '⚠ ',
+    h('strong', null, 'This site has gone quiet: '),
+    'its last beacon arrived ', w.lastBeacon(record.lastBeaconAt),
+    ', though it was sending within the last 7 days. Is the agent still on the page, and can it reach this collector?');
 }
 
 function worstPages(ctx, site, worst) {

@@ -140,6 +140,9 @@ export function scrollBox(label, table, key) {
   return h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': label, dataset: { keep: key } }, table);
 }
 
+// The collector's rule for a site record's `quiet`, said on the page.
+export const QUIET_RULE = 'A site is quiet when its last beacon is more than 1 hour old while it sent beacons within the last 7 days.';
+
 export function lastBeacon(iso) {
   if (!iso) return h('span', { class: 'muted' }, 'never');
   return h('time', { datetime: iso, title: f.dateTime(iso) }, f.ago(iso));
