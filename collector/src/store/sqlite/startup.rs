@@ -8,7 +8,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::catalog::Catalog;
-use super::schema::metric_from_code;
+use super::schema::{metric_from_code, nav_from_code};
 use crate::aggregate::{Cell, RatingCounts};
 use crate::sketch::Sketch;
 use crate::store::cells::{BaseCell, Cells, Place};
@@ -277,7 +277,7 @@ fn scan_beacons(
             page,
             ff,
             at_ms: at,
-            nav: slots.first().map_or(0, |s| s.navigation_type),
+            nav: nav_from_code(slots.first().map_or(0, |s| s.navigation_type) as i64),
         });
         for (slot, r) in slots.iter().enumerate() {
             if metric_from_code(r.metric as i64).is_none() {

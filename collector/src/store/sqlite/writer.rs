@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use beacon::MetricName;
+use beacon::{MetricName, NavigationType};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::catalog::{page_id, site_id, Catalog, NewIds};
@@ -588,7 +588,7 @@ impl GroupWrite<'_, '_> {
                 page,
                 ff: ff_code(b.form_factor),
                 at_ms: b.received_at_ms,
-                nav: b.reports.first().map_or(0, |r| nav_code(r.navigation_type) as u8),
+                nav: b.reports.first().map_or(NavigationType::Navigate, |r| r.navigation_type),
             });
             // All the beacon's keys first, then their look-ups in a loop of
             // their own: each look-up is a cache miss into a table of
