@@ -13,7 +13,7 @@ use crate::time::Resolution;
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -152,6 +152,11 @@ pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         session_id   TEXT,
         reports      BLOB    NOT NULL  -- see rows.rs
     );",
+    // 6: saved sketches start with a format version byte; those saved
+    // before have none, so they go, and the first start rebuilds the
+    // aggregates from the raw reports.
+    "DELETE FROM aggregates;
+    UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
 ];
 
 /// The writer's page cache, KiB. Small: a write group touches few pages
