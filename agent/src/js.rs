@@ -173,13 +173,13 @@ export function loaded(): Promise<boolean>;
 "#;
 
 /// A JavaScript callback and the metric object of its current instance.
-pub struct Callback {
+pub(crate) struct Callback {
     f: Function,
     metric: Option<MetricObject>,
 }
 
 impl Callback {
-    pub fn deliver(&mut self, r: &Report) {
+    pub(crate) fn deliver(&mut self, r: &Report) {
         let m = self.metric.get_or_insert_with(|| {
             // The reference's key order.
             let m: MetricObject = Object::new().unchecked_into();
@@ -201,7 +201,7 @@ impl Callback {
     }
 
     /// A bfcache restore started a new instance: a new object.
-    pub fn new_instance(&mut self) {
+    pub(crate) fn new_instance(&mut self) {
         self.metric = None;
     }
 }
@@ -210,7 +210,7 @@ thread_local! {
     static EARLY: RefCell<Option<EarlyRecord>> = const { RefCell::new(None) };
 }
 
-pub fn recorded(group: Group) -> Option<Array> {
+pub(crate) fn recorded(group: Group) -> Option<Array> {
     EARLY.with(|e| {
         let e = e.borrow();
         let r = e.as_ref()?;
@@ -223,7 +223,7 @@ pub fn recorded(group: Group) -> Option<Array> {
     })
 }
 
-pub fn early_input() -> bool {
+pub(crate) fn early_input() -> bool {
     EARLY.with(|e| e.borrow().as_ref().is_some_and(EarlyRecord::input))
 }
 

@@ -35,7 +35,7 @@ mod form_factor;
 mod id;
 mod inp;
 #[cfg(feature = "js")]
-mod js;
+pub mod js;
 mod lcp;
 mod navigation;
 mod page_key;

@@ -73,7 +73,7 @@ fn start_after_fcp(sink: Sink, changes: Changes) {
     {
         let (m, shifts) = (m.clone(), shifts.clone());
         on_hidden(move || {
-            let records: Batch = po.take_records().iter().map(|e| e.unchecked_into()).collect();
+            let records = super::observe::entries(&po.take_records());
             shifts.borrow_mut().add(&m, &records);
             m.report(true);
         });

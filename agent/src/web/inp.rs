@@ -116,7 +116,7 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
             observe(Group::Event, Some(duration_threshold), move |entries, _| handle(entries, false))
         };
         let Some(po) = po else { return };
-        on_hidden(move || handle(po.take_records().iter().map(|e| e.unchecked_into()).collect(), true));
+        on_hidden(move || handle(super::observe::entries(&po.take_records()), true));
         on_restore(move |_| {
             let mut k = kept.borrow_mut();
             k.count_before = interaction_count();

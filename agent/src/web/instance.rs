@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use beacon::{MetricName, NavigationType, Rating};
 use js_sys::Array;
-use wasm_bindgen::JsCast;
 
 use crate::report::{Changes, Reporter};
 
@@ -45,7 +44,7 @@ impl Sink {
                 delta: r.delta,
                 id: r.id.into(),
                 navigation_type: r.navigation_type,
-                entries: r.entries.iter().map(|e| e.unchecked_into()).collect(),
+                entries: super::observe::entries(r.entries),
             }),
             Sink::Hook(f) => f(),
             Sink::Queue => super::transport::enqueue(r),

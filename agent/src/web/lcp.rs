@@ -5,14 +5,14 @@ use std::rc::Rc;
 
 use beacon::MetricName;
 use js_sys::{Array, Function};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::Event;
 
 use super::bindings::window;
 use super::instance::{Instance, Sink};
 use super::observe::{observe, Batch, Group};
-use super::page::{activation_start, double_raf, first_hidden_time, now, on_restore, when_activated, when_idle_or_hidden};
+use super::page::{
+    activation_start, double_raf, event_handler, first_hidden_time, now, on_restore, when_activated, when_idle_or_hidden,
+};
 use crate::report::Changes;
 
 /// The browser stops emitting LCP candidates after input but does not say
@@ -71,13 +71,11 @@ pub fn start(sink: Sink, changes: Changes) {
         let stop = Rc::new(stop);
         let on_input = {
             let (stop, finalized) = (stop.clone(), finalized.clone());
-            Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+            event_handler(Box::new(move |e: Event| {
                 if e.is_trusted() && !finalized.get() {
                     stop();
                 }
-            })
-            .into_js_value()
-            .unchecked_into::<Function>()
+            }))
         };
         for t in FINAL_ON {
             let _ = window().add_event_listener_with_callback_and_bool(t, &on_input, true);

@@ -35,8 +35,9 @@ impl Group {
 /// A batch of entries, as the observer delivered it.
 pub type Batch = Vec<PerformanceEntry>;
 
-fn entries(list: &Array) -> Batch {
-    list.iter().map(JsValue::unchecked_into).collect()
+/// The entries of a JS array (by index: smaller than the iterator protocol).
+pub fn entries(list: &Array) -> Batch {
+    (0..list.length()).map(|i| list.get(i).unchecked_into()).collect()
 }
 
 /// Observes the supported types of `group` (buffered), calling `on_batch`
@@ -48,6 +49,12 @@ pub fn observe(
     duration_threshold: Option<f64>,
     on_batch: impl FnMut(Batch, &PerformanceObserver) + 'static,
 ) -> Option<PerformanceObserver> {
+    observe_boxed(group, duration_threshold, Box::new(on_batch))
+}
+
+type OnBatch = Box<dyn FnMut(Batch, &PerformanceObserver)>;
+
+fn observe_boxed(group: Group, duration_threshold: Option<f64>, on_batch: OnBatch) -> Option<PerformanceObserver> {
     let supported = Observer::supported_entry_types().ok().flatten()?;
     let types: Vec<&str> = group
         .types()
@@ -69,11 +76,11 @@ pub fn observe(
         }
     };
     let deliver = Rc::new(deliver);
-    let callback = Closure::<dyn FnMut(PerformanceObserverEntryList, PerformanceObserver)>::new({
+    let callback: Box<dyn FnMut(PerformanceObserverEntryList, PerformanceObserver)> = Box::new({
         let deliver = deliver.clone();
         move |list: PerformanceObserverEntryList, po: PerformanceObserver| deliver(entries(&list.get_entries()), &po)
-    })
-    .into_js_value();
+    });
+    let callback = Closure::wrap(callback).into_js_value();
     let po = Observer::new(callback.unchecked_ref()).ok()?;
     let recorded = super::recorded(group);
     for t in &types {
@@ -85,7 +92,7 @@ pub fn observe(
         }
         po.observe(&options).ok()?;
     }
-    for batch in recorded.iter().flat_map(|r| r.iter()) {
+    for batch in recorded.iter().flat_map(|r| entries(r)) {
         // The loader observed `event` at the lowest threshold there is.
         let batch: Batch = entries(batch.unchecked_ref())
             .into_iter()

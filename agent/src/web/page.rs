@@ -36,14 +36,29 @@ fn with<R>(f: impl FnOnce(&mut Lifecycle) -> R) -> R {
     LIFECYCLE.with(|l| f(&mut l.borrow_mut()))
 }
 
+// The helpers below box their closures before they reach wasm-bindgen or
+// gloo-timers, so that each kind of closure has one shim in the wasm
+// instead of one per call site.
+
+/// A JS function that calls `f` once.
+pub fn once(f: Box<dyn FnOnce()>) -> js_sys::Function {
+    Closure::once_into_js(f).unchecked_into()
+}
+
+/// A JS function that calls `f` with each event, for the page's life.
+pub fn event_handler(f: Box<dyn FnMut(Event)>) -> js_sys::Function {
+    Closure::wrap(f).into_js_value().unchecked_into()
+}
+
 /// Adds a capturing listener on the window for the page's life.
 pub fn listen(event_type: &str, f: impl FnMut(Event) + 'static) {
-    let f = Closure::<dyn FnMut(Event)>::new(f).into_js_value();
-    let _ = window().add_event_listener_with_callback_and_bool(event_type, f.unchecked_ref(), true);
+    let f = event_handler(Box::new(f));
+    let _ = window().add_event_listener_with_callback_and_bool(event_type, &f, true);
 }
 
 /// Runs `f` after `ms` (a task even for 0).
 pub fn later(ms: u32, f: impl FnOnce() + 'static) {
+    let f: Box<dyn FnOnce()> = Box::new(f);
     Timeout::new(ms, f).forget();
 }
 
@@ -132,10 +147,8 @@ pub fn first_hidden_time() -> f64 {
         None
     } else {
         let since = activation_start();
-        performance()
-            .get_entries_by_type("visibility-state")
-            .iter()
-            .map(JsValue::unchecked_into::<web_sys::PerformanceEntry>)
+        super::observe::entries(&performance().get_entries_by_type("visibility-state"))
+            .into_iter()
             .find(|e| e.name() == "hidden" && e.start_time() >= since)
             .map(|e| e.start_time())
     };
@@ -180,8 +193,13 @@ pub fn when_activated(f: impl FnOnce() + 'static) {
     if !prerendering() {
         return f();
     }
+    once_on("prerenderingchange", Box::new(f));
+}
+
+/// Runs `f` on the first `event_type` event.
+fn once_on(event_type: &str, f: Box<dyn FnOnce()>) {
     let f = Cell::new(Some(f));
-    listen("prerenderingchange", move |_| {
+    listen(event_type, move |_| {
         if let Some(f) = f.take() {
             f();
         }
@@ -191,68 +209,59 @@ pub fn when_activated(f: impl FnOnce() + 'static) {
 /// Runs `f` in an idle period (at most 1 s later), or at once if the page is
 /// or becomes hidden first.
 pub fn when_idle_or_hidden(f: impl FnOnce() + 'static) {
+    idle_or_hidden(Box::new(f));
+}
+
+fn idle_or_hidden(f: Box<dyn FnOnce()>) {
     if hidden() {
         return f();
     }
-    let f: Rc<Cell<Option<Box<dyn FnOnce()>>>> = Rc::new(Cell::new(Some(Box::new(f))));
-    let run = {
-        let f = f.clone();
-        move || {
-            if let Some(f) = f.take() {
-                f();
-            }
+    let f = Rc::new(Cell::new(Some(f)));
+    let run = move || {
+        if let Some(f) = f.take() {
+            f();
         }
     };
-    let on_hide = Closure::<dyn FnMut(Event)>::new({
+    let on_hide = event_handler(Box::new({
         let run = run.clone();
         move |_| run()
-    })
-    .into_js_value();
+    }));
     let win = window();
-    let _ = win.add_event_listener_with_callback_and_bool("visibilitychange", on_hide.unchecked_ref(), true);
-    let idle = move || {
-        let _ = window().remove_event_listener_with_callback_and_bool("visibilitychange", on_hide.unchecked_ref(), true);
+    let _ = win.add_event_listener_with_callback_and_bool("visibilitychange", &on_hide, true);
+    let idle = once(Box::new(move || {
+        let _ = window().remove_event_listener_with_callback_and_bool("visibilitychange", &on_hide, true);
         run();
-    };
-    let idle = Rc::new(Cell::new(Some(idle)));
-    let call_idle = {
-        let idle = idle.clone();
-        move || {
-            if let Some(idle) = idle.take() {
-                idle();
-            }
-        }
-    };
+    }));
     let options = IdleRequestOptions::new();
     options.set_timeout(1000);
-    let callback = Closure::once_into_js(call_idle.clone());
-    if win.request_idle_callback_with_options(callback.unchecked_ref(), &options).is_err() {
-        later(0, call_idle);
+    if win.request_idle_callback_with_options(&idle, &options).is_err() {
+        later(0, move || {
+            let _ = idle.call0(&JsValue::UNDEFINED);
+        });
     }
 }
 
 /// Runs `f` after two animation frames (the reference's doubleRAF).
 pub fn double_raf(f: impl FnOnce() + 'static) {
-    let outer = Closure::once_into_js(move || {
-        let inner = Closure::once_into_js(f);
-        let _ = window().request_animation_frame(inner.unchecked_ref());
-    });
-    let _ = window().request_animation_frame(outer.unchecked_ref());
+    let f: Box<dyn FnOnce()> = Box::new(f);
+    let outer = once(Box::new(move || {
+        let _ = window().request_animation_frame(&once(f));
+    }));
+    let _ = window().request_animation_frame(&outer);
 }
 
 /// Runs `f` once the page has loaded (and is activated), in a task after
 /// the `load` event.
 pub fn when_ready(f: impl FnOnce() + 'static) {
+    ready(Box::new(f));
+}
+
+fn ready(f: Box<dyn FnOnce()>) {
     if prerendering() {
-        return when_activated(move || when_ready(f));
+        return when_activated(move || ready(f));
     }
     if document().ready_state() != "complete" {
-        let f = Cell::new(Some(f));
-        return listen("load", move |_| {
-            if let Some(f) = f.take() {
-                when_ready(f);
-            }
-        });
+        return once_on("load", Box::new(move || ready(f)));
     }
     later(0, f);
 }

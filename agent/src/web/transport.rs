@@ -289,11 +289,10 @@ pub fn enqueue(r: &Report) {
     match then {
         Some(Then::Flush) => flush(false),
         Some(Then::FlushOnExit) => {
-            let f = Closure::once_into_js(|| {
+            window().queue_microtask(&super::page::once(Box::new(|| {
                 with(|t| t.exit_flush = false);
                 flush(true);
-            });
-            window().queue_microtask(f.unchecked_ref());
+            })));
         }
         _ => {}
     }
@@ -485,7 +484,8 @@ fn resend_pending() {
     let Some(list) = pending.and_then(|p| JSON::parse(&p).ok()).filter(Array::is_array) else {
         return;
     };
-    let bodies: Vec<String> = Array::from(&list).iter().filter_map(|b| b.as_string()).collect();
+    let list = Array::from(&list);
+    let bodies: Vec<String> = (0..list.length()).filter_map(|i| list.get(i).as_string()).collect();
     if !bodies.is_empty() {
         with(|t| t.retry.extend(bodies));
         flush(false);
