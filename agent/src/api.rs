@@ -46,6 +46,12 @@ impl Default for ReportOpts {
     }
 }
 
+/// Computes a page key from the page's URL ([`Options::page_key`]).
+pub type PageKeyFn = Box<dyn Fn(&str) -> String>;
+
+/// Edits a beacon before it is sent, `false` drops it ([`Options::before_send`]).
+pub type BeforeSendFn = Box<dyn FnMut(&mut Beacon) -> bool>;
+
 /// The options of [`init`](crate::init): where and how beacons are sent.
 pub struct Options {
     /// Collector URL. Default `/v1/beacon`.
@@ -68,9 +74,9 @@ pub struct Options {
     pub query_keys: Vec<String>,
     /// Computes the page key from the page's URL instead of the default.
     /// User info (`user:password@`) is removed from what it returns.
-    pub page_key: Option<Box<dyn Fn(&str) -> String>>,
+    pub page_key: Option<PageKeyFn>,
     /// Edits each beacon before it is sent; `false` drops it.
-    pub before_send: Option<Box<dyn FnMut(&mut Beacon) -> bool>>,
+    pub before_send: Option<BeforeSendFn>,
 }
 
 impl Default for Options {

@@ -13,8 +13,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::report::Changes;
+use crate::web::instance::Report;
 use crate::web::transport::{BeforeSend, Config, PageKey};
-use crate::web::{Group, Report, Sink};
+use crate::web::{Group, Sink};
 use crate::{delivery, IN_BROWSER};
 
 #[wasm_bindgen]
@@ -243,7 +244,7 @@ pub fn begin_replay(record: JsValue) {
 pub fn end_replay() {
     let record = EARLY.with(|e| e.borrow_mut().take());
     if record.is_some_and(|r| r.hidden()) {
-        crate::web::fire_hidden();
+        crate::web::page::fire_hidden();
     }
 }
 
@@ -276,9 +277,14 @@ enum OptionError {
 impl OptionError {
     fn message(&self) -> String {
         match self {
-            OptionError::WrongType { option, expected } => {
-                ["vitalsign: option ", option, " is not ", expected, "; its default is used"].concat()
-            }
+            OptionError::WrongType { option, expected } => [
+                "vitalsign: option ",
+                option,
+                " is not ",
+                expected,
+                "; its default is used",
+            ]
+            .concat(),
             OptionError::NotAnObject => "vitalsign: options are not an object; the defaults are used".into(),
         }
     }
@@ -338,7 +344,9 @@ fn on(name: MetricName, callback: JsValue, opts: JsValue) {
     if !IN_BROWSER {
         return;
     }
-    let Some(f) = function(callback, "callback") else { return };
+    let Some(f) = function(callback, "callback") else {
+        return;
+    };
     let opts: JsReportOpts = options(opts);
     let all = valid(opts.report_all_changes, "reportAllChanges", "a boolean").unwrap_or(false);
     let threshold = valid(opts.duration_threshold, "durationThreshold", "a number")

@@ -46,7 +46,7 @@ mod text;
 mod ttfb;
 mod web;
 
-pub use api::{Metric, Options, ReportOpts};
+pub use api::{BeforeSendFn, Metric, Options, PageKeyFn, ReportOpts};
 pub use beacon::{Beacon, MetricName, MetricReport, NavigationType, Rating};
 
 use report::Changes;
@@ -58,7 +58,11 @@ const IN_BROWSER: bool = cfg!(target_arch = "wasm32");
 
 fn on(name: MetricName, callback: impl FnMut(&Metric) + 'static, opts: ReportOpts) {
     if IN_BROWSER {
-        let changes = if opts.report_all_changes { Changes::All } else { Changes::Forced };
+        let changes = if opts.report_all_changes {
+            Changes::All
+        } else {
+            Changes::Forced
+        };
         web::on_metric(name, Sink::Rust(Box::new(callback)), changes, opts.duration_threshold);
     }
 }

@@ -125,8 +125,15 @@ pub fn without_user_info(key: &str) -> String {
         .bytes()
         .position(|b| matches!(b, b'/' | b'?' | b'#' | b'\\'))
         .unwrap_or(rest.len());
-    match rest.get(..authority_len).and_then(|a| a.bytes().rposition(|b| b == b'@')) {
-        Some(at) => [key.get(..authority_start).unwrap_or_default(), rest.get(at + 1..).unwrap_or_default()].concat(),
+    match rest
+        .get(..authority_len)
+        .and_then(|a| a.bytes().rposition(|b| b == b'@'))
+    {
+        Some(at) => [
+            key.get(..authority_start).unwrap_or_default(),
+            rest.get(at + 1..).unwrap_or_default(),
+        ]
+        .concat(),
         None => key.into(),
     }
 }
@@ -207,10 +214,16 @@ mod tests {
         for (key, expected) in [
             ("https://jane:s3cret@shop.example/cart", "https://shop.example/cart"),
             ("https://jane@shop.example", "https://shop.example"),
-            ("https://a:b@c@shop.example:8443/x?q=1#f", "https://shop.example:8443/x?q=1#f"),
+            (
+                "https://a:b@c@shop.example:8443/x?q=1#f",
+                "https://shop.example:8443/x?q=1#f",
+            ),
             ("http://user:pass@127.0.0.1:8080/", "http://127.0.0.1:8080/"),
             ("//jane:pw@cdn.example/p", "//cdn.example/p"),
-            ("https://shop.example/users/jane@example.com", "https://shop.example/users/jane@example.com"),
+            (
+                "https://shop.example/users/jane@example.com",
+                "https://shop.example/users/jane@example.com",
+            ),
             ("https://shop.example?next=a@b", "https://shop.example?next=a@b"),
             ("/checkout", "/checkout"),
             ("custom key @ home", "custom key @ home"),

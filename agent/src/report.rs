@@ -52,7 +52,7 @@ impl Reporter {
     /// reported once).
     pub fn report(&mut self, value: f64, force: bool, hidden: impl FnOnce() -> bool) -> Option<Report> {
         // `value >= 0` is false for NaN too.
-        if !(value >= 0.0) {
+        if value.is_nan() || value < 0.0 {
             return None;
         }
         let wanted = force

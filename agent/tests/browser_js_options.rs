@@ -23,25 +23,31 @@ fn object(json: &str) -> JsValue {
 #[wasm_bindgen_test]
 async fn options_of_the_wrong_type_warn_once_each_and_fall_back() {
     watch_page();
+    common::paint_text();
     record_beacons();
     let seen = Rc::new(RefCell::new(Vec::<JsValue>::new()));
     let callback = {
         let seen = seen.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |m: JsValue| seen.borrow_mut().push(m)).into_js_value()
     };
-    js::on_fcp(callback, object(r#"{"reportAllChanges": "yes", "durationThreshold": 16}"#));
+    js::on_fcp(
+        callback,
+        object(r#"{"reportAllChanges": "yes", "durationThreshold": 16}"#),
+    );
     let w = warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("reportAllChanges"), "{w:?}");
     until("FCP with the default options", || !seen.borrow().is_empty()).await;
-    let metric = &seen.borrow()[0];
-    let name = js_sys::Reflect::get(metric, &"name".into()).unwrap();
+    let metric = seen.borrow()[0].clone();
+    let name = js_sys::Reflect::get(&metric, &"name".into()).unwrap();
     assert_eq!(name.as_string().as_deref(), Some("FCP"));
 
     js::on_lcp(JsValue::from_str("not a function"), JsValue::UNDEFINED);
     assert_eq!(warnings().len(), 2, "a callback that is no function: {:?}", warnings());
 
-    js::start(object(r#"{"endpoint": 7, "sampleRate": "all", "flushInterval": 60000, "routes": ["/a", 3]}"#));
+    js::start(object(
+        r#"{"endpoint": 7, "sampleRate": "all", "flushInterval": 60000, "routes": ["/a", 3]}"#,
+    ));
     let w = warnings();
     assert_eq!(w.len(), 5, "{w:?}");
     for option in ["endpoint", "sampleRate", "routes"] {

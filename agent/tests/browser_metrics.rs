@@ -15,6 +15,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 async fn paint_navigation_and_layout_shifts_reach_rust_closures() {
     watch_page();
+    common::paint_text();
     let all = ReportOpts {
         report_all_changes: true,
         ..Default::default()
@@ -54,7 +55,10 @@ async fn paint_navigation_and_layout_shifts_reach_rust_closures() {
     assert_eq!(cls.borrow()[0].value, 0.0);
     // ...then the shifts of a box moved by the page, frame after frame.
     JsFuture::from(shift_layout(6)).await.unwrap();
-    until("CLS from the shifts", || cls.borrow().last().is_some_and(|m| m.value > 0.0)).await;
+    until("CLS from the shifts", || {
+        cls.borrow().last().is_some_and(|m| m.value > 0.0)
+    })
+    .await;
     let last = cls.borrow().last().cloned().unwrap();
     assert!(!last.entries.is_empty());
     assert!(last.entries.iter().all(|e| e.entry_type() == "layout-shift"));
@@ -67,6 +71,10 @@ async fn paint_navigation_and_layout_shifts_reach_rust_closures() {
     // A hide reports what is final (LCP here) and nothing throws.
     let lcp_reports = lcp.borrow().len();
     hide();
-    assert_eq!(lcp.borrow().len(), lcp_reports, "no new LCP value: nothing more to report");
+    assert_eq!(
+        lcp.borrow().len(),
+        lcp_reports,
+        "no new LCP value: nothing more to report"
+    );
     assert_eq!(page_errors(), Vec::<String>::new());
 }

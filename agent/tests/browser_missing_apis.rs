@@ -17,8 +17,13 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 async fn without_observers_beacons_or_storage_nothing_throws_and_the_rest_works() {
     watch_page();
+    common::paint_text();
     record_beacons(); // records fetch; sendBeacon is removed below
-    remove_apis(vec!["PerformanceObserver".into(), "sendBeacon".into(), "localStorage".into()]);
+    remove_apis(vec![
+        "PerformanceObserver".into(),
+        "sendBeacon".into(),
+        "localStorage".into(),
+    ]);
     let (fcp, on_fcp_report) = recorder();
     let (ttfb, on_ttfb_report) = recorder();
     let (others, on_other_report) = recorder();
@@ -37,10 +42,17 @@ async fn without_observers_beacons_or_storage_nothing_throws_and_the_rest_works(
     });
     until("TTFB", || !ttfb.borrow().is_empty()).await;
     sleep(200).await;
-    assert!(fcp.borrow().is_empty() && others.borrow().is_empty(), "no observers, no paint metrics");
+    assert!(
+        fcp.borrow().is_empty() && others.borrow().is_empty(),
+        "no observers, no paint metrics"
+    );
     hide();
     until("a beacon", || !sent_bodies().is_empty()).await;
-    assert_eq!(sent_how()[0], "keepalive", "fetch with keepalive where sendBeacon is missing");
+    assert_eq!(
+        sent_how()[0],
+        "keepalive",
+        "fetch with keepalive where sendBeacon is missing"
+    );
     let beacon: Beacon = serde_json::from_str(&sent_bodies()[0]).unwrap();
     assert!(beacon.session_id.is_some(), "a session in memory");
     let names: Vec<MetricName> = beacon.metrics.iter().map(|m| m.name).collect();

@@ -113,7 +113,9 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
         let handle = Rc::new(handle);
         let po = {
             let handle = handle.clone();
-            observe(Group::Event, Some(duration_threshold), move |entries, _| handle(entries, false))
+            observe(Group::Event, Some(duration_threshold), move |entries, _| {
+                handle(entries, false)
+            })
         };
         let Some(po) = po else { return };
         on_hidden(move || handle(super::observe::entries(&po.take_records()), true));

@@ -11,7 +11,8 @@ use super::bindings::window;
 use super::instance::{Instance, Sink};
 use super::observe::{observe, Batch, Group};
 use super::page::{
-    activation_start, double_raf, event_handler, first_hidden_time, now, on_restore, when_activated, when_idle_or_hidden,
+    activation_start, double_raf, event_handler, first_hidden_time, now, on_restore, when_activated,
+    when_idle_or_hidden,
 };
 use crate::report::Changes;
 

@@ -8,19 +8,18 @@ mod bindings;
 mod cls;
 mod fcp;
 mod inp;
-mod instance;
+pub mod instance;
 mod lcp;
 mod observe;
-mod page;
+pub mod page;
 pub mod transport;
 mod ttfb;
 
 use beacon::MetricName;
 
 pub use inp::DEFAULT_DURATION_THRESHOLD;
-pub use instance::{Report, Sink};
+pub use instance::Sink;
 pub use observe::Group;
-pub use page::fire_hidden;
 
 use crate::report::Changes;
 

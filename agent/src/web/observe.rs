@@ -92,7 +92,7 @@ fn observe_boxed(group: Group, duration_threshold: Option<f64>, on_batch: OnBatc
         }
         po.observe(&options).ok()?;
     }
-    for batch in recorded.iter().flat_map(|r| entries(r)) {
+    for batch in recorded.iter().flat_map(entries) {
         // The loader observed `event` at the lowest threshold there is.
         let batch: Batch = entries(batch.unchecked_ref())
             .into_iter()

@@ -96,7 +96,10 @@ pub fn navigation_type() -> NavigationType {
         restored_from_bfcache: with(|l| l.restored_at.is_some()),
         has_navigation_entry: entry.is_some(),
         prerendering: prerendering(),
-        activation_start: entry.as_ref().and_then(NavigationEntry::activation_start).unwrap_or(0.0),
+        activation_start: entry
+            .as_ref()
+            .and_then(NavigationEntry::activation_start)
+            .unwrap_or(0.0),
         was_discarded: document().was_discarded(),
         entry_type: entry_type.as_deref(),
     })

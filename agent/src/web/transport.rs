@@ -33,7 +33,7 @@ const BEACON_IN_FLIGHT_MS: u32 = 3_000;
 /// The page key from the page's URL (`location.href`).
 pub enum PageKey {
     Default,
-    Rust(Box<dyn Fn(&str) -> String>),
+    Rust(crate::PageKeyFn),
     #[cfg(feature = "js")]
     Js(js_sys::Function),
 }
@@ -42,7 +42,7 @@ pub enum PageKey {
 pub enum BeforeSend {
     None,
     /// `false` drops the beacon.
-    Rust(Box<dyn FnMut(&mut Beacon) -> bool>),
+    Rust(crate::BeforeSendFn),
     /// Gets the beacon as an object; returns a replacement, nothing (the
     /// edited object is sent) or `null`/`false` (dropped).
     #[cfg(feature = "js")]
@@ -167,7 +167,7 @@ fn page_key(c: &Config) -> String {
             &c.query_keys,
         )
     });
-    crate::page_key::without_user_info(&key).into()
+    crate::page_key::without_user_info(&key)
 }
 
 fn form_factor() -> FormFactor {
@@ -228,7 +228,12 @@ pub fn start(c: Config) {
         return;
     }
     for name in MetricName::ALL {
-        super::on_metric(name, Sink::Queue, Changes::WhileVisible, super::DEFAULT_DURATION_THRESHOLD);
+        super::on_metric(
+            name,
+            Sink::Queue,
+            Changes::WhileVisible,
+            super::DEFAULT_DURATION_THRESHOLD,
+        );
     }
     on_hidden(|| flush(true));
     listen("pagehide", |_| flush(true));

@@ -11,7 +11,10 @@ pub fn start(sink: Sink, changes: Changes) {
     let m = Instance::new(MetricName::Ttfb, -1.0, sink, changes);
     when_ready(move || {
         let Some(entry) = navigation_entry() else { return };
-        m.set(crate::ttfb::value(entry.response_start(), activation_start()), Array::of1(&entry));
+        m.set(
+            crate::ttfb::value(entry.response_start(), activation_start()),
+            Array::of1(&entry),
+        );
         m.report(true);
         on_restore(move |_| {
             m.restart(0.0);

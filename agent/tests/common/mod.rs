@@ -60,9 +60,16 @@ export function shiftLayout(n) {
 export function removeApis(names) {
   for (const name of names) {
     if (name === 'PerformanceObserver') delete window.PerformanceObserver;
-    if (name === 'sendBeacon') delete Navigator.prototype.sendBeacon;
+    if (name === 'sendBeacon') { delete navigator.sendBeacon; delete Navigator.prototype.sendBeacon; }
     if (name === 'localStorage') Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('blocked', 'SecurityError'); } });
   }
+}
+// The test runner's page shows nothing: some text to paint (FCP, LCP).
+export function paintText() {
+  const p = document.createElement('p');
+  p.textContent = 'vitalsign in-browser test: some contentful text';
+  p.style.cssText = 'font-size: 24px';
+  document.body.append(p);
 }
 export function layoutShiftEntries() { return performance.getEntriesByType('layout-shift').length; }
 "#)]
@@ -84,6 +91,8 @@ extern "C" {
     pub fn warnings() -> Vec<String>;
     #[wasm_bindgen(js_name = shiftLayout)]
     pub fn shift_layout(n: u32) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = paintText)]
+    pub fn paint_text();
     #[wasm_bindgen(js_name = removeApis)]
     pub fn remove_apis(names: Vec<String>);
 }
