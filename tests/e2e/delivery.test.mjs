@@ -349,6 +349,7 @@ test('a beacon never carries a value the callbacks were not given: two clicks, a
     const given = entries.filter((e) => e.cb === 'vs' && e.name === 'INP');
     return given.length && given.at(-1).value >= 2000 && entries.some((e) => e.beacon?.some((m) => m.name === 'INP' && m.value >= 2000)) && entries;
   }, { what: 'the slow interaction in the callbacks and in a beacon', timeout: 10000 });
+  if (process.env.EXIT_LOG) console.log(JSON.stringify(log));
   assert.equal(new Set(log.map((e) => e.seq)).size, log.length, 'every log entry arrived once');
   const given = { vs: {}, wv: {} };
   const beaconed = {};

@@ -235,7 +235,7 @@ pub fn start(c: Config) {
             super::DEFAULT_DURATION_THRESHOLD,
         );
     }
-    on_hidden(|| flush(true));
+    on_hidden(flush_after_hooks);
     listen("pagehide", |_| flush(true));
     on_restore(|_| {
         with(|t| {
@@ -260,7 +260,7 @@ pub fn enqueue(r: &Report) {
     enum Then {
         Nothing,
         Flush,
-        FlushOnExit,
+        FlushAfterHooks,
     }
     let then = with(|t| {
         let report = MetricReport {
@@ -278,13 +278,7 @@ pub fn enqueue(r: &Report) {
             None => t.queue.push(report),
         }
         if hidden() {
-            // Reports made while hiding (final CLS, INP, LCP) leave right
-            // after the handler that made them, before the page can unload.
-            if std::mem::replace(&mut t.exit_flush, true) {
-                Then::Nothing
-            } else {
-                Then::FlushOnExit
-            }
+            Then::FlushAfterHooks
         } else if full {
             Then::Flush
         } else {
@@ -293,13 +287,23 @@ pub fn enqueue(r: &Report) {
     });
     match then {
         Some(Then::Flush) => flush(false),
-        Some(Then::FlushOnExit) => {
-            window().queue_microtask(&super::page::once(Box::new(|| {
-                with(|t| t.exit_flush = false);
-                flush(true);
-            })));
-        }
+        Some(Then::FlushAfterHooks) => flush_after_hooks(),
         _ => {}
+    }
+}
+
+/// Flushes for the page's exit once the current event's handlers are done
+/// (in a microtask): reports made while hiding (final CLS, INP, LCP) leave
+/// before the page can unload, and only after every hide hook ran, the
+/// page's own callbacks' too, so a beacon never carries a value before the
+/// callbacks are given it.
+fn flush_after_hooks() {
+    let first = with(|t| !std::mem::replace(&mut t.exit_flush, true)).unwrap_or(false);
+    if first {
+        window().queue_microtask(&super::page::once(Box::new(|| {
+            with(|t| t.exit_flush = false);
+            flush(true);
+        })));
     }
 }
 
