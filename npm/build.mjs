@@ -32,7 +32,7 @@ const targetDir = join(root, 'target', 'wasm-small');
 try {
   run('cargo', [
     'build', '-p', 'vitalsign-agent', '--lib', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release',
-    '--features', 'bundle', '-Zbuild-std=std,panic_abort',
+    '--features', 'bundle', '-Zbuild-std=std,panic_abort', '-Zbuild-std-features=optimize_for_size',
   ], {
     env: {
       ...process.env,
