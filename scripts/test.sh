@@ -13,6 +13,7 @@ step "formatting and lints (cargo fmt --check, cargo clippy -D warnings, native 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p vitalsign-agent -p vitalsign-example-app --target wasm32-unknown-unknown --all-targets --features vitalsign-agent/js -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p vitalsign-agent --no-deps --target wasm32-unknown-unknown --features js
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace
