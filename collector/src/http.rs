@@ -855,6 +855,8 @@ struct ExportRow<'a> {
     page_view_id: Option<&'a str>,
     session_id: Option<&'a str>,
     received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribution: Option<&'a beacon::Attribution>,
 }
 
 impl<'a> ExportRow<'a> {
@@ -872,6 +874,7 @@ impl<'a> ExportRow<'a> {
             page_view_id: r.page_view_id.as_deref(),
             session_id: r.session_id.as_deref(),
             received_at: rfc3339(r.received_at_ms),
+            attribution: r.attribution.as_ref(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use beacon::Beacon;
+use crate::validate::WireBeacon;
 use serde_json::error::Category;
 
 use crate::reason::Reason;
@@ -14,7 +14,7 @@ use crate::validate::{self, Invalid};
 /// A parsed beacon and how many unknown fields it had (they are ignored).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
-    pub beacon: Beacon,
+    pub beacon: WireBeacon,
     pub unknown_fields: u32,
 }
 
@@ -31,7 +31,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
     // The fast path tracks no field paths; a failure is parsed again to
     // find where it is.
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = crate::unknown_fields::deserialize::<_, Beacon>(&mut de)
+    let parsed = crate::unknown_fields::deserialize::<_, WireBeacon>(&mut de)
         .map_err(|_| ())
         .and_then(|parsed| de.end().map(|()| parsed).map_err(|_| ()));
     match parsed {
@@ -85,7 +85,7 @@ fn explain(body: &[u8]) -> Invalid {
         };
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, Beacon>(&mut de) {
+    match serde_path_to_error::deserialize::<_, WireBeacon>(&mut de) {
         Err(e) => {
             // serde_json reports some type errors (a number where an enum's
             // string belongs) as syntax errors; well-formed JSON is not

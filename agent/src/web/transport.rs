@@ -270,6 +270,7 @@ pub fn enqueue(r: &Report) {
             id: r.id.into(),
             rating: r.rating,
             navigation_type: r.navigation_type,
+            attribution: None,
         };
         let earlier = t.queue.iter().position(|q| q.name == r.name && q.id == r.id);
         let full = t.queue_size.add(r.id.len(), earlier.is_some());

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use beacon::{FormFactor, MetricName, NavigationType, Rating};
+use beacon::{Attribution, FormFactor, MetricName, NavigationType, Rating};
 
 use crate::aggregate::{Cell, Span};
 
@@ -49,6 +49,8 @@ pub struct Report {
     /// When the collector first received this report id, unix milliseconds.
     /// Time buckets and windows are computed from it.
     pub received_at_ms: i64,
+    /// What to fix first, when the agent collected it.
+    pub attribution: Option<Attribution>,
 }
 
 /// One beacon's metric reports, as the store takes them: the fields they
@@ -76,6 +78,9 @@ pub struct NewReport {
     pub value: f64,
     pub delta: f64,
     pub navigation_type: NavigationType,
+    /// What to fix first, from agents that collect it (URLs already
+    /// without query string, fragment and user info).
+    pub attribution: Option<Attribution>,
 }
 
 impl NewBeacon {
@@ -91,6 +96,7 @@ impl NewBeacon {
                 value: r.value,
                 delta: r.delta,
                 navigation_type: r.navigation_type,
+                attribution: r.attribution,
             };
             match out.last_mut() {
                 Some(b)
@@ -134,6 +140,7 @@ impl NewBeacon {
                 page_view_id: self.page_view_id.clone(),
                 session_id: self.session_id.clone(),
                 received_at_ms: self.received_at_ms,
+                attribution: r.attribution.clone(),
             })
             .collect()
     }

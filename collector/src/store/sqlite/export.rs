@@ -15,7 +15,7 @@ const EXPORT_CHUNK: usize = 1_000;
 
 /// Every site: the time index, in order.
 const ALL_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
-        b.received_at, b.reports
+        b.received_at, b.reports, b.attribution
     FROM beacons b JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
     WHERE b.received_at >= ?1 AND b.received_at < ?2
     ORDER BY b.received_at, b.id";
@@ -24,7 +24,7 @@ const ALL_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_i
 /// (through the time index, a small site on a large store read every row
 /// of the window).
 pub(super) const SITE_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
-        b.received_at, b.reports
+        b.received_at, b.reports, b.attribution
     FROM beacons b INDEXED BY beacons_site_time
         JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
     WHERE b.site_id = ?3 AND b.received_at >= ?1 AND b.received_at < ?2
@@ -32,7 +32,7 @@ pub(super) const SITE_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b
 
 /// One site while older rows still lack their site (`backfill.rs`).
 const SITE_BY_NAME_SQL: &str = "SELECT b.id, s.site, p.page, b.form_factor, b.page_view_id, b.session_id,
-        b.received_at, b.reports
+        b.received_at, b.reports, b.attribution
     FROM beacons b JOIN pages p ON p.id = b.page_id JOIN sites s ON s.id = p.site_id
     WHERE b.received_at >= ?1 AND b.received_at < ?2 AND s.site = ?3
     ORDER BY b.received_at, b.id";
@@ -78,7 +78,14 @@ pub(super) fn run_export(
         let form_factor = ff_from_code(row.get(3)?);
         let (page_view_id, session_id): (Option<String>, Option<String>) = (row.get(4)?, row.get(5)?);
         let received_at_ms: i64 = row.get(6)?;
+        let mut attribution = row
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .map(rows::decode_attributions)
+            .unwrap_or_default()
+            .into_iter();
         for slot in slots {
+            let a = attribution.next().flatten();
             let Some(metric) = metric_from_code(slot.metric as i64) else {
                 continue;
             };
@@ -95,6 +102,7 @@ pub(super) fn run_export(
                 page_view_id: page_view_id.clone(),
                 session_id: session_id.clone(),
                 received_at_ms,
+                attribution: a,
             });
         }
         if chunk.len() >= EXPORT_CHUNK {

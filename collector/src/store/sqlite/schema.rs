@@ -13,7 +13,7 @@ use crate::time::Resolution;
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -157,6 +157,11 @@ pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     // aggregates from the raw reports.
     "DELETE FROM aggregates;
     UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
+    // 7: what to fix first. The reports' attributions (element selectors,
+    // subparts, the longest script), one JSON array per row aligned with
+    // the slots of `reports`, NULL when none has one.
+    "ALTER TABLE beacons ADD COLUMN attribution TEXT;
+    ALTER TABLE intake ADD COLUMN attribution TEXT;",
 ];
 
 /// The writer's page cache, KiB. Small: a write group touches few pages

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use beacon::{MetricName, NavigationType};
+use beacon::{Attribution, MetricName, NavigationType};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::catalog::{page_id, site_id, Catalog, NewIds};
@@ -26,8 +26,8 @@ use crate::store::{Inserted, NewBeacon, NewReport, StoreError};
 use crate::time::{now_ms, Resolution};
 
 const INSERT_SQL: &str = "INSERT INTO beacons
-    (id, page_id, form_factor, received_at, page_view_id, session_id, reports, site_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    (id, page_id, form_factor, received_at, page_view_id, session_id, reports, site_id, attribution)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// Write groups (and writer checkpoints) slower than this are logged at
 /// debug level, with where the time went.
@@ -552,6 +552,8 @@ struct NewRow<'b> {
     page: u32,
     blob: Vec<u8>,
     slots: usize,
+    /// Each slot's attribution (see [`rows::encode_attributions`]).
+    attribution: Vec<Option<&'b Attribution>>,
 }
 
 impl NewRow<'_> {
@@ -588,7 +590,10 @@ impl GroupWrite<'_, '_> {
                 page,
                 ff: ff_code(b.form_factor),
                 at_ms: b.received_at_ms,
-                nav: b.reports.first().map_or(NavigationType::Navigate, |r| r.navigation_type),
+                nav: b
+                    .reports
+                    .first()
+                    .map_or(NavigationType::Navigate, |r| r.navigation_type),
             });
             // All the beacon's keys first, then their look-ups in a loop of
             // their own: each look-up is a cache miss into a table of
@@ -614,6 +619,7 @@ impl GroupWrite<'_, '_> {
                     page,
                     blob: Vec::with_capacity(1 + 40 * reports.len()),
                     slots: 0,
+                    attribution: Vec::new(),
                 };
                 *self.next_row += 1;
                 for (r, &(key, stored)) in reports.iter().zip(&mut looked) {
@@ -628,10 +634,10 @@ impl GroupWrite<'_, '_> {
 
     /// Adds `r` to `row`, or replaces the value of the report it re-reports.
     /// `key` is its id's key, `stored` where `ids` has that key.
-    pub(super) fn report(
+    pub(super) fn report<'b>(
         &mut self,
-        row: &mut NewRow,
-        r: &NewReport,
+        row: &mut NewRow<'b>,
+        r: &'b NewReport,
         key: IdKey,
         stored: Option<Location>,
         inserted: &mut Inserted,
@@ -649,6 +655,7 @@ impl GroupWrite<'_, '_> {
             id: &r.report_id,
         };
         rows::push(&mut row.blob, &slot);
+        row.attribution.push(r.attribution.as_ref());
         let at = Location {
             row: row.id,
             slot: row.slots as u8,
@@ -664,13 +671,16 @@ impl GroupWrite<'_, '_> {
     /// keeps its row: page, form factor and time, so its aggregate cells
     /// stay the same) and says true. An id stored by this group is in
     /// `pending` (newer than `stored`, which is from before the group).
-    pub(super) fn replace(
+    /// A re-report that carries attribution replaces the stored one too
+    /// (it describes the new value: the later interaction, the grown
+    /// window of shifts).
+    pub(super) fn replace<'b>(
         &mut self,
-        row: &mut NewRow,
+        row: &mut NewRow<'b>,
         key: IdKey,
         stored: Option<Location>,
         metric: u8,
-        r: &NewReport,
+        r: &'b NewReport,
     ) -> Result<bool, StoreError> {
         let Some(at) = self.pending.get(&key).copied().or(stored) else {
             return Ok(false);
@@ -682,14 +692,22 @@ impl GroupWrite<'_, '_> {
             else {
                 return Ok(false);
             };
+            if let (Some(a), Some(slot)) = (&r.attribution, row.attribution.get_mut(at.slot as usize)) {
+                *slot = Some(a);
+            }
             (row.place(r.metric), old)
         } else {
-            let stored: Option<(u32, u8, i64, Vec<u8>)> = self
+            type Stored = (u32, u8, i64, Vec<u8>, Option<String>);
+            let stored: Option<Stored> = self
                 .tx
-                .prepare_cached("SELECT page_id, form_factor, received_at, reports FROM beacons WHERE id = ?1")?
-                .query_row([at.row], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                .prepare_cached(
+                    "SELECT page_id, form_factor, received_at, reports, attribution FROM beacons WHERE id = ?1",
+                )?
+                .query_row([at.row], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })
                 .optional()?;
-            let Some((page, ff, received_at_ms, mut blob)) = stored else {
+            let Some((page, ff, received_at_ms, mut blob, attribution)) = stored else {
                 return Ok(false);
             };
             let Some(old) = rows::replace_value(&mut blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
@@ -697,9 +715,26 @@ impl GroupWrite<'_, '_> {
                 // Another id with the same key (a hash collision): `r` is new.
                 return Ok(false);
             };
-            self.tx
-                .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
-                .execute(params![blob, at.row])?;
+            match &r.attribution {
+                None => self
+                    .tx
+                    .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
+                    .execute(params![blob, at.row])?,
+                Some(a) => {
+                    let mut all = attribution
+                        .as_deref()
+                        .map(rows::decode_attributions)
+                        .unwrap_or_default();
+                    if all.len() <= at.slot as usize {
+                        all.resize(at.slot as usize + 1, None);
+                    }
+                    all[at.slot as usize] = Some(a.clone());
+                    let refs: Vec<Option<&Attribution>> = all.iter().map(Option::as_ref).collect();
+                    self.tx
+                        .prepare_cached("UPDATE beacons SET reports = ?1, attribution = ?3 WHERE id = ?2")?
+                        .execute(params![blob, at.row, rows::encode_attributions(&refs)])?
+                }
+            };
             let place = Place {
                 site: row.site,
                 page,
@@ -728,6 +763,7 @@ impl GroupWrite<'_, '_> {
             b.session_id,
             row.blob,
             row.site,
+            rows::encode_attributions(&row.attribution),
         ])?;
         Ok(())
     }
