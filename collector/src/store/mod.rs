@@ -15,6 +15,7 @@ use beacon::{Attribution, FormFactor, MetricName, NavigationType, Rating};
 
 use crate::aggregate::{Cell, Span};
 
+mod attribution_keys;
 mod cells;
 mod ids;
 mod rows;
@@ -346,6 +347,27 @@ impl PageViews {
     }
 }
 
+/// Asks [`Store::attributions`] for the attributed reports of a site (or
+/// one of its pages) received in `from_ms..to_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributionQuery {
+    pub site: String,
+    pub page: Option<String>,
+    pub form_factor: Option<FormFactor>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Only these metrics.
+    pub metrics: Vec<MetricName>,
+}
+
+/// One report with its attribution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attributed {
+    pub metric: MetricName,
+    pub value: f64,
+    pub attribution: Attribution,
+}
+
 /// Raw reports wanted by [`Store::export`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportQuery {
@@ -457,6 +479,10 @@ pub trait Store: Send + Sync + 'static {
     /// Page views of a site (or all sites) and/or its pages; keys without
     /// page views or beacons are left out.
     fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>>;
+
+    /// The reports with attribution (deduplicated: a re-report's value and
+    /// attribution) that `query` asks for, in no order.
+    fn attributions(&self, query: AttributionQuery) -> StoreFuture<Vec<Attributed>>;
 
     /// Streams raw reports.
     fn export(&self, query: ExportQuery) -> ExportStream;

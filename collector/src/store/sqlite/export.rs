@@ -8,7 +8,7 @@ use super::schema::{metric_from_code, nav_from_code};
 use super::Shared;
 use crate::store::cells::ff_from_code;
 use crate::store::rows;
-use crate::store::{ExportQuery, Report, StoreError};
+use crate::store::{Attributed, AttributionQuery, ExportQuery, Report, StoreError};
 
 /// Exported reports per chunk.
 const EXPORT_CHUNK: usize = 1_000;
@@ -116,4 +116,69 @@ pub(super) fn run_export(
         let _ = out.blocking_send(Ok(chunk));
     }
     Ok(())
+}
+
+/// The attributed reports of one site (or page) in a time range, from the
+/// site's range of the site-and-time index (rows without attribution are
+/// passed over without decoding).
+pub(super) fn read_attributions(
+    shared: &Shared,
+    conn: &Connection,
+    q: &AttributionQuery,
+) -> Result<Vec<Attributed>, StoreError> {
+    let (site_id, page_id, cutoff) = {
+        let state = shared.state.read().expect("state lock poisoned");
+        let Some(&site) = state.catalog.by_name.get(&q.site) else {
+            return Ok(Vec::new());
+        };
+        let page = match &q.page {
+            None => None,
+            Some(p) => match state.catalog.page_id(site, p) {
+                Some(id) => Some(id),
+                None => return Ok(Vec::new()),
+            },
+        };
+        (site, page, state.cutoff_ms)
+    };
+    let backfilled = shared.site_backfilled.load(Ordering::Acquire);
+    let sql = if backfilled {
+        "SELECT b.page_id, b.form_factor, b.reports, b.attribution FROM beacons b INDEXED BY beacons_site_time
+         WHERE b.site_id = ?1 AND b.received_at >= ?2 AND b.received_at < ?3 AND b.attribution IS NOT NULL"
+    } else {
+        "SELECT b.page_id, b.form_factor, b.reports, b.attribution FROM beacons b
+         WHERE b.page_id IN (SELECT id FROM pages WHERE site_id = ?1)
+           AND b.received_at >= ?2 AND b.received_at < ?3 AND b.attribution IS NOT NULL"
+    };
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare(sql)?;
+    let mut rows = stmt.query(params![site_id, q.from_ms.max(cutoff), q.to_ms])?;
+    let ff = q.form_factor.map(|f| crate::store::cells::ff_code(Some(f)));
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        if page_id.is_some_and(|p| row.get::<_, u32>(0).ok() != Some(p)) {
+            continue;
+        }
+        if ff.is_some_and(|f| row.get::<_, u8>(1).ok() != Some(f)) {
+            continue;
+        }
+        let Some(slots) = row.get_ref(2)?.as_blob().ok().and_then(rows::decode) else {
+            continue;
+        };
+        let Some(text) = row.get_ref(3)?.as_str_or_null().ok().flatten() else {
+            continue;
+        };
+        for (slot, a) in slots.iter().zip(rows::decode_attributions(text)) {
+            let (Some(metric), Some(attribution)) = (metric_from_code(slot.metric as i64), a) else {
+                continue;
+            };
+            if q.metrics.is_empty() || q.metrics.contains(&metric) {
+                out.push(Attributed {
+                    metric,
+                    value: slot.value,
+                    attribution,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! The writer thread: group commits of beacons, dedup of re-reports, and
 //! saving the aggregates at shutdown.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +20,7 @@ use super::intake;
 use super::open::take_group;
 use super::schema::{classify, metric_code, nav_code, resolution_code, space_low, write_tx, MAINTENANCE_CACHE_KIB};
 use super::{Insert, Shared, SqliteOptions};
+use crate::store::attribution_keys::{self, Admit, AttributionKeys, Field};
 use crate::store::cells::{ff_code, Place};
 use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
 use crate::store::rows::{self, Slot};
@@ -289,6 +292,7 @@ impl Writer {
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
         let mut deltas = Vec::new();
         let mut view_deltas = Vec::new();
+        let mut named = Named::default();
         let mut new_ids = NewIds::default();
         let mut pending = PendingIds::default();
         let shared = &self.shared;
@@ -316,6 +320,8 @@ impl Writer {
                     deltas: &mut deltas,
                     views: &state.views,
                     view_deltas: &mut view_deltas,
+                    attribution_keys: &state.attribution_keys,
+                    named: &mut named,
                     looked_up: Vec::new(),
                 };
                 for insert in group.iter() {
@@ -368,6 +374,9 @@ impl Writer {
             state.values.add_many(&adds);
             for d in view_deltas.drain(..) {
                 state.views.add(&d);
+            }
+            for (page, field, key, day) in named.seen.drain(..) {
+                state.attribution_keys.record(page, field, key, day);
             }
             Ok(())
         })();
@@ -540,8 +549,21 @@ struct GroupWrite<'a, 'tx> {
     /// The page views (keys made with `views`), applied once committed.
     views: &'a Views,
     view_deltas: &'a mut Vec<ViewDelta>,
+    /// The values attribution names (the caps), and those this group
+    /// stores, recorded once committed.
+    attribution_keys: &'a AttributionKeys,
+    named: &'a mut Named,
     /// A beacon's report id keys and where `ids` has them (reused buffer).
     looked_up: Vec<(IdKey, Option<Location>)>,
+}
+
+/// The attribution values a group stores: new ones (counted against the
+/// caps while the group is written) and all, with their day.
+#[derive(Default)]
+pub(super) struct Named {
+    new: HashSet<(u32, Field, u64)>,
+    new_per_page: HashMap<(u32, Field), usize>,
+    seen: Vec<(u32, Field, u64, i64)>,
 }
 
 /// A beacon row being filled.
@@ -552,8 +574,9 @@ struct NewRow<'b> {
     page: u32,
     blob: Vec<u8>,
     slots: usize,
-    /// Each slot's attribution (see [`rows::encode_attributions`]).
-    attribution: Vec<Option<&'b Attribution>>,
+    /// Each slot's attribution (see [`rows::encode_attributions`]), with
+    /// the caps of [`AttributionKeys`] applied.
+    attribution: Vec<Option<Cow<'b, Attribution>>>,
 }
 
 impl NewRow<'_> {
@@ -655,7 +678,8 @@ impl GroupWrite<'_, '_> {
             id: &r.report_id,
         };
         rows::push(&mut row.blob, &slot);
-        row.attribution.push(r.attribution.as_ref());
+        let capped = self.capped(row.page, r.attribution.as_ref(), row.beacon.received_at_ms);
+        row.attribution.push(capped);
         let at = Location {
             row: row.id,
             slot: row.slots as u8,
@@ -692,8 +716,11 @@ impl GroupWrite<'_, '_> {
             else {
                 return Ok(false);
             };
-            if let (Some(a), Some(slot)) = (&r.attribution, row.attribution.get_mut(at.slot as usize)) {
-                *slot = Some(a);
+            if r.attribution.is_some() {
+                let capped = self.capped(row.page, r.attribution.as_ref(), row.beacon.received_at_ms);
+                if let Some(slot) = row.attribution.get_mut(at.slot as usize) {
+                    *slot = capped;
+                }
             }
             (row.place(r.metric), old)
         } else {
@@ -720,7 +747,8 @@ impl GroupWrite<'_, '_> {
                     .tx
                     .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
                     .execute(params![blob, at.row])?,
-                Some(a) => {
+                Some(_) => {
+                    let a = self.capped(page, r.attribution.as_ref(), received_at_ms);
                     let mut all = attribution
                         .as_deref()
                         .map(rows::decode_attributions)
@@ -728,7 +756,7 @@ impl GroupWrite<'_, '_> {
                     if all.len() <= at.slot as usize {
                         all.resize(at.slot as usize + 1, None);
                     }
-                    all[at.slot as usize] = Some(a.clone());
+                    all[at.slot as usize] = a.map(Cow::into_owned);
                     let refs: Vec<Option<&Attribution>> = all.iter().map(Option::as_ref).collect();
                     self.tx
                         .prepare_cached("UPDATE beacons SET reports = ?1, attribution = ?3 WHERE id = ?2")?
@@ -763,8 +791,44 @@ impl GroupWrite<'_, '_> {
             b.session_id,
             row.blob,
             row.site,
-            rows::encode_attributions(&row.attribution),
+            rows::encode_attributions(&row.attribution.iter().map(Option::as_deref).collect::<Vec<_>>()),
         ])?;
         Ok(())
+    }
+
+    /// `a` with the caps applied: a value of a capped field that the page
+    /// has no room for becomes `(other)`; the values kept are noted in
+    /// `named`, to be recorded once committed.
+    fn capped<'b>(&mut self, page: u32, a: Option<&'b Attribution>, at_ms: i64) -> Option<Cow<'b, Attribution>> {
+        let mut out = Cow::Borrowed(a?);
+        let day = Resolution::Day.bucket(at_ms);
+        for field in Field::ALL {
+            let Some(value) = field.get(&out).filter(|v| *v != attribution_keys::OTHER) else {
+                continue;
+            };
+            let key = self.attribution_keys.key(value);
+            let pending = self.named.new_per_page.get(&(page, field)).copied().unwrap_or(0);
+            let fresh = !self.named.new.contains(&(page, field, key));
+            match (
+                self.attribution_keys
+                    .admits(page, field, key, pending, self.named.new.len()),
+                fresh,
+            ) {
+                // Known, or let in earlier in this group.
+                (Admit::Known, _) | (_, false) => {}
+                (Admit::New, true) => {
+                    self.named.new.insert((page, field, key));
+                    *self.named.new_per_page.entry((page, field)).or_default() += 1;
+                }
+                (Admit::Full, true) => {
+                    if let Some(v) = field.get_mut(out.to_mut()) {
+                        *v = attribution_keys::OTHER.to_string();
+                    }
+                    continue;
+                }
+            }
+            self.named.seen.push((page, field, key, day));
+        }
+        Some(out)
     }
 }
