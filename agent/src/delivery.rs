@@ -2,7 +2,9 @@
 //! limit, the in-flight budget browsers impose on `sendBeacon` and
 //! `fetch(keepalive)`, retries with backoff, and a cap on requests.
 
+#[cfg(test)]
 use alloc::vec::Vec;
+#[cfg(test)]
 use core::ops::Range;
 
 pub use beacon::{MAX_BODY_BYTES, MAX_METRICS_PER_BEACON};
@@ -10,7 +12,12 @@ pub const KEEPALIVE_BUDGET_BYTES: usize = 60_000;
 pub const KEEPALIVE_BUDGET_REQUESTS: usize = 15;
 /// A page view never sends more requests than this.
 pub const MAX_REQUESTS_PER_PAGE: u32 = 100;
+/// A queue this large (in rough JSON bytes, see [`QueueSize`]) is sent at once.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 * 1024;
+/// Time between sends while the page is visible.
+pub const DEFAULT_FLUSH_INTERVAL_MS: u32 = 10_000;
+pub const DEFAULT_ENDPOINT: &str = "/v1/beacon";
+pub const DEFAULT_SAMPLE_RATE: f64 = 1.0;
 const BACKOFF_BASE_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 5.0 * 60.0 * 1000.0;
 
@@ -69,6 +76,7 @@ impl Packer {
 
 /// [`Packer`] over a whole list: the runs of item indices, and the items
 /// dropped as too large to send even alone.
+#[cfg(test)]
 pub fn pack(envelope: usize, sizes: &[usize], max_body: usize, max_items: usize) -> (Vec<Range<usize>>, Vec<usize>) {
     let mut packer = Packer::new(envelope, max_body, max_items);
     let mut runs = Vec::new();
@@ -167,6 +175,39 @@ pub fn outcome(status: u16, retry_after_ms: Option<f64>, attempt: u32) -> Outcom
         429 | 503 => Outcome::RetryAfter(retry_after_ms.unwrap_or_else(|| backoff_ms(attempt))),
         0 | 408 | 500..=599 => Outcome::RetryAfter(backoff_ms(attempt)),
         _ => Outcome::Rejected,
+    }
+}
+
+/// The retry state of a page view: failures in a row, and when sending is
+/// due again.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Retries {
+    failures: u32,
+    retry_at: f64,
+}
+
+impl Retries {
+    /// Whether bodies waiting for a retry may be sent at `now`.
+    pub fn due(&self, now: f64) -> bool {
+        now >= self.retry_at
+    }
+
+    /// After the collector answered `status` (0: the request failed), with
+    /// `retry_after` from [`parse_retry_after`]: the delay before the body
+    /// is sent again, or `None` to forget it.
+    pub fn answered(&mut self, status: u16, retry_after: Option<f64>, now: f64) -> Option<f64> {
+        match outcome(status, retry_after, self.failures) {
+            Outcome::Delivered => {
+                self.failures = 0;
+                None
+            }
+            Outcome::Rejected => None,
+            Outcome::RetryAfter(ms) => {
+                self.failures += 1;
+                self.retry_at = self.retry_at.max(now + ms);
+                Some(ms)
+            }
+        }
     }
 }
 
@@ -282,6 +323,22 @@ mod tests {
         assert_eq!(outcome(408, None, 1), Outcome::RetryAfter(2000.0));
         assert_eq!(outcome(400, None, 0), Outcome::Rejected);
         assert_eq!(outcome(413, None, 0), Outcome::Rejected);
+    }
+
+    #[test]
+    fn answers_decide_retries_and_when_they_are_due() {
+        let mut r = Retries::default();
+        assert_eq!(r.answered(204, None, 0.0), None);
+        let ra = parse_retry_after("3", f64::NAN, 1_000.0);
+        assert_eq!(r.answered(429, ra, 1_000.0), Some(3_000.0));
+        assert!(!r.due(3_999.0) && r.due(4_000.0));
+        let ra = parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", 11_000.0, 1_000.0);
+        assert_eq!(r.answered(503, ra, 1_000.0), Some(10_000.0), "an HTTP date");
+        assert!(!r.due(10_999.0) && r.due(11_000.0), "the later of two retry times");
+        assert_eq!(r.answered(500, None, 0.0), Some(4_000.0), "backoff after two failures");
+        assert_eq!(r.answered(400, None, 0.0), None, "rejected: dropped");
+        assert_eq!(r.answered(204, None, 0.0), None);
+        assert_eq!(r.answered(0, None, 0.0), Some(1_000.0), "a success resets the backoff");
     }
 
     #[test]

@@ -53,24 +53,14 @@ impl<E> LongestInteractions<E> {
         self.list.clear();
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
-    }
-
-    /// The `n`th entry over every kept interaction (longest first), so a
-    /// caller holding entries elsewhere can forget those not listed.
-    pub fn entry(&self, mut n: usize) -> Option<&E> {
-        for i in &self.list {
-            match i.entries.get(n) {
-                Some(e) => return Some(e),
-                None => n -= i.entries.len(),
-            }
-        }
-        None
     }
 
     /// Adds one `event` or `first-input` entry.

@@ -106,6 +106,38 @@ pub fn page_key(origin: &str, path: &str, query: &str, routes: &[String], query_
     key
 }
 
+/// `key` without the user info (`user:password@`) of its URL's authority,
+/// whatever made the key (the default, a route, a `pageKey` callback): like
+/// the query string and the fragment it is not the page, and it may be a
+/// credential. A key that is no URL with an authority is returned as is.
+pub fn without_user_info(key: &str) -> String {
+    let scheme = key
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+        .unwrap_or(key.len());
+    let authority_start = match key.get(scheme..) {
+        Some(rest) if scheme > 0 && rest.starts_with("://") => scheme + 3,
+        Some(rest) if scheme == 0 && rest.starts_with("//") => 2,
+        _ => return key.into(),
+    };
+    let rest = key.get(authority_start..).unwrap_or_default();
+    let authority_len = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#' | b'\\'))
+        .unwrap_or(rest.len());
+    match rest
+        .get(..authority_len)
+        .and_then(|a| a.bytes().rposition(|b| b == b'@'))
+    {
+        Some(at) => [
+            key.get(..authority_start).unwrap_or_default(),
+            rest.get(at + 1..).unwrap_or_default(),
+        ]
+        .concat(),
+        None => key.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +206,38 @@ mod tests {
         assert_eq!(
             page_key("https://a.example", "/search", "q=x&lang=en", &[], &keys),
             "https://a.example/search?lang=en"
+        );
+    }
+
+    #[test]
+    fn user_info_never_stays_in_a_key() {
+        for (key, expected) in [
+            ("https://jane:s3cret@shop.example/cart", "https://shop.example/cart"),
+            ("https://jane@shop.example", "https://shop.example"),
+            (
+                "https://a:b@c@shop.example:8443/x?q=1#f",
+                "https://shop.example:8443/x?q=1#f",
+            ),
+            ("http://user:pass@127.0.0.1:8080/", "http://127.0.0.1:8080/"),
+            ("//jane:pw@cdn.example/p", "//cdn.example/p"),
+            (
+                "https://shop.example/users/jane@example.com",
+                "https://shop.example/users/jane@example.com",
+            ),
+            ("https://shop.example?next=a@b", "https://shop.example?next=a@b"),
+            ("/checkout", "/checkout"),
+            ("custom key @ home", "custom key @ home"),
+            ("", ""),
+        ] {
+            assert_eq!(without_user_info(key), expected, "{key}");
+        }
+        // Whatever made the key: the default of a URL with user info (the
+        // browser's `location.origin` has none, but a page key built from
+        // `location.href` by hand does), or a route.
+        let routes = v(&["/products/:id"]);
+        assert_eq!(
+            without_user_info(&page_key("https://u:p@a.example", "/products/7", "", &routes, &[])),
+            "https://a.example/products/:id"
         );
     }
 

@@ -204,10 +204,14 @@ impl FormFactor {
 }
 
 /// One report of one metric, as the agent's callback saw it.
+///
+/// `A` is what the report may carry as attribution: [`Attribution`] for
+/// agents that collect it (and the collector), [`NoAttribution`] for the
+/// core agent, whose serializer then has no attribution code to carry.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
-pub struct MetricReport {
+pub struct MetricReport<A = NoAttribution> {
     pub name: MetricName,
     pub value: f64,
     pub delta: f64,
@@ -216,13 +220,152 @@ pub struct MetricReport {
     pub id: String,
     pub rating: Rating,
     pub navigation_type: NavigationType,
+    /// What to fix first: the element, the subparts, the scripts.
+    #[cfg_attr(feature = "serde", serde(default = "none", skip_serializing_if = "Option::is_none"))]
+    pub attribution: Option<A>,
 }
 
-/// What the agent sends in one request.
+/// Absent, as `serde(default)` would say, without asking `A: Default`.
+#[cfg(feature = "serde")]
+fn none<A>() -> Option<A> {
+    None
+}
+
+/// No attribution: a type without values, so `Option<NoAttribution>` is
+/// always `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum NoAttribution {}
+
+/// What a page was doing when a metric's moment came
+/// (`document.readyState`, as the reference names it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum LoadState {
+    Loading,
+    DomInteractive,
+    DomContentLoaded,
+    Complete,
+}
+
+impl LoadState {
+    pub const ALL: [LoadState; 4] = [
+        LoadState::Loading,
+        LoadState::DomInteractive,
+        LoadState::DomContentLoaded,
+        LoadState::Complete,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LoadState::Loading => "loading",
+            LoadState::DomInteractive => "dom-interactive",
+            LoadState::DomContentLoaded => "dom-content-loaded",
+            LoadState::Complete => "complete",
+        }
+    }
+}
+
+/// How the user interacted (INP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum InteractionType {
+    Pointer,
+    Keyboard,
+}
+
+/// The script of a long animation frame that ran longest in an INP
+/// interaction.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
-pub struct Beacon {
+pub struct LongestScript {
+    /// Its source URL, without query string and fragment (privacy).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub url: Option<String>,
+    /// The function that ran (`sourceFunctionName`), if named.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub function: Option<String>,
+    /// How long it ran within the interaction, ms.
+    pub duration: f64,
+}
+
+/// The attribution of one report, compactly: the fields of
+/// `web-vitals/attribution` 6.2.3 that say what to fix (target selectors,
+/// subparts, load state, the longest script), without the browser's
+/// entries. Each metric fills its own; every field is optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase", default))]
+pub struct Attribution {
+    // LCP
+    /// The LCP element's selector.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub target: Option<String>,
+    /// The LCP resource's URL, without query string and fragment.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub url: Option<String>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub time_to_first_byte: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub resource_load_delay: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub resource_load_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub element_render_delay: Option<f64>,
+    // CLS
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub largest_shift_target: Option<String>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub largest_shift_time: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub largest_shift_value: Option<f64>,
+    // INP
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub interaction_target: Option<String>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub interaction_type: Option<InteractionType>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub input_delay: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub processing_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub presentation_delay: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub longest_script: Option<LongestScript>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub total_script_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub total_style_and_layout_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub total_paint_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub total_unattributed_duration: Option<f64>,
+    // FCP (and LCP's, INP's and CLS's load state)
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub first_byte_to_fcp: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub load_state: Option<LoadState>,
+    // TTFB
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub waiting_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub cache_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub dns_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub connection_duration: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub request_duration: Option<f64>,
+}
+
+/// What the agent sends in one request (`A`: see [`MetricReport`]).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
+pub struct Beacon<A = NoAttribution> {
     pub schema_version: u32,
     /// The page key: the page's URL without query string and fragment
     /// (as the Chrome UX Report keys pages), e.g. `https://shop.example/cart`.
@@ -239,7 +382,7 @@ pub struct Beacon {
     pub effective_type: Option<String>,
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub device_memory: Option<f64>,
-    pub metrics: Vec<MetricReport>,
+    pub metrics: Vec<MetricReport<A>>,
 }
 
 #[cfg(all(test, feature = "serde"))]

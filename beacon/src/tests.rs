@@ -26,9 +26,97 @@ fn sample() -> Beacon {
                 id: "v1-1-2".into(),
                 rating: name.rate(i as f64 * 100.5),
                 navigation_type: NavigationType::ALL[i],
+                attribution: None,
             })
             .collect(),
     }
+}
+
+/// A beacon of agents that collect attribution, every field set.
+fn attributed() -> Beacon<Attribution> {
+    let full = Attribution {
+        target: Some("main > img.hero".into()),
+        url: Some("https://cdn.example/hero.jpg".into()),
+        time_to_first_byte: Some(120.0),
+        resource_load_delay: Some(30.5),
+        resource_load_duration: Some(400.0),
+        element_render_delay: Some(50.0),
+        largest_shift_target: Some("#ad".into()),
+        largest_shift_time: Some(1234.5),
+        largest_shift_value: Some(0.12),
+        interaction_target: Some("button.buy".into()),
+        interaction_type: Some(InteractionType::Pointer),
+        input_delay: Some(12.0),
+        processing_duration: Some(180.0),
+        presentation_delay: Some(20.0),
+        longest_script: Some(LongestScript {
+            url: Some("https://cdn.example/app.js".into()),
+            function: Some("onClick".into()),
+            duration: 170.0,
+        }),
+        total_script_duration: Some(175.0),
+        total_style_and_layout_duration: Some(10.0),
+        total_paint_duration: Some(4.0),
+        total_unattributed_duration: Some(1.0),
+        first_byte_to_fcp: Some(600.0),
+        load_state: Some(LoadState::DomContentLoaded),
+        waiting_duration: Some(5.0),
+        cache_duration: Some(1.0),
+        dns_duration: Some(2.0),
+        connection_duration: Some(3.0),
+        request_duration: Some(100.0),
+    };
+    let plain = sample();
+    Beacon {
+        schema_version: plain.schema_version,
+        page: plain.page,
+        page_view_id: plain.page_view_id,
+        session_id: plain.session_id,
+        navigation_type: plain.navigation_type,
+        form_factor: plain.form_factor,
+        effective_type: plain.effective_type,
+        device_memory: plain.device_memory,
+        metrics: plain
+            .metrics
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| MetricReport {
+                name: m.name,
+                value: m.value,
+                delta: m.delta,
+                id: m.id,
+                rating: m.rating,
+                navigation_type: m.navigation_type,
+                attribution: (i % 2 == 0).then(|| full.clone()),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn attribution_matches_schema_and_round_trips() {
+    let b = attributed();
+    let v = serde_json::to_value(&b).unwrap();
+    let errors: Vec<String> = schema().iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(v["metrics"][0]["attribution"]["longestScript"]["function"], "onClick");
+    assert_eq!(v["metrics"][0]["attribution"]["loadState"], "dom-content-loaded");
+    assert!(v["metrics"][1].get("attribution").is_none(), "absent, not null");
+    assert_eq!(serde_json::from_value::<Beacon<Attribution>>(v.clone()).unwrap(), b);
+    // The core agent's type reads beacons without attribution, and refuses
+    // none of its fields.
+    let plain = serde_json::to_value(sample()).unwrap();
+    assert!(plain["metrics"][0].get("attribution").is_none());
+    assert!(serde_json::from_value::<Beacon>(plain).is_ok());
+    // Empty attribution is valid; a wrong type is not.
+    let s = schema();
+    let mut empty = v.clone();
+    empty["metrics"][0]["attribution"] = json!({});
+    assert!(s.is_valid(&empty));
+    let mut bad = v;
+    bad["metrics"][0]["attribution"]["loadState"] = json!("done");
+    assert!(!s.is_valid(&bad));
+    assert!(serde_json::from_value::<Beacon<Attribution>>(bad).is_err());
 }
 
 #[test]

@@ -74,6 +74,7 @@ fn beacon(page: String, ff: FormFactor, id: u64, now: i64, rng: &mut Rng) -> New
                     value,
                     delta: value,
                     navigation_type: NavigationType::Navigate,
+                    attribution: None,
                 }
             })
             .collect(),

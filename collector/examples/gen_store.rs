@@ -78,6 +78,7 @@ fn main() {
             page_view_id: Some(format!("pv-{}", i / 5)),
             session_id: Some(format!("s-{}", i / 20)),
             received_at_ms: at,
+            attribution: None,
         });
         if batch.len() == batch.capacity() {
             rt.block_on(store.insert(NewBeacon::group(std::mem::take(&mut batch))))

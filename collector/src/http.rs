@@ -245,6 +245,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/v1/pages", web::get().to(get_pages))
         .route("/v1/timeseries", web::get().to(get_timeseries))
         .route("/v1/page", web::get().to(get_page))
+        .route("/v1/fix-first", web::get().to(get_fix_first))
         .route("/v1/export", web::get().to(get_export))
         .route("/metrics", web::get().to(get_metrics))
         .route("/healthz", web::get().to(healthz))
@@ -807,13 +808,9 @@ fn page_list(q: &ReadParams) -> Result<summary::PageList, ApiError> {
     })
 }
 
-/// `GET /v1/page?site=&page=&window=28d&formFactor=`: one page (or, without
-/// `page`, the whole site) in detail.
-async fn get_page(
-    req: HttpRequest,
-    q: web::Query<ReadParams>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+/// The `site` and `page` of a request about one page (a page URL or key,
+/// or `(other)` with `site`) or, without `page`, a whole site; authorized.
+fn page_scope(req: &HttpRequest, q: &ReadParams, state: &AppState) -> Result<(String, Option<String>), ApiError> {
     let page = q.page.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let (site, page) = match page {
         None | Some(OTHER_PAGE) => (site_param(&q.site), page.map(str::to_owned)),
@@ -823,7 +820,32 @@ async fn get_page(
         }
     };
     let site = site.ok_or_else(|| ApiError::bad_request("site (or a page URL) is required"))?;
-    authorize(&req, &state.policy, Some(&site))?;
+    authorize(req, &state.policy, Some(&site))?;
+    Ok((site, page))
+}
+
+/// `GET /v1/fix-first?site=&page=&window=28d&formFactor=`: what to fix
+/// first, from the reports' attribution.
+async fn get_fix_first(
+    req: HttpRequest,
+    q: web::Query<ReadParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (site, page) = page_scope(&req, &q, &state)?;
+    let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
+    let ff = parse_form_factor(q.form_factor.as_deref())?;
+    let f = crate::fix_first::fix_first(state.store.as_ref(), site, page, window, ff, now_ms()).await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+/// `GET /v1/page?site=&page=&window=28d&formFactor=`: one page (or, without
+/// `page`, the whole site) in detail.
+async fn get_page(
+    req: HttpRequest,
+    q: web::Query<ReadParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (site, page) = page_scope(&req, &q, &state)?;
     let window = parse_window(q.window.as_deref(), WindowName::Days28)?;
     let ff = parse_form_factor(q.form_factor.as_deref())?;
     let d = summary::page_detail(
@@ -855,6 +877,8 @@ struct ExportRow<'a> {
     page_view_id: Option<&'a str>,
     session_id: Option<&'a str>,
     received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribution: Option<&'a beacon::Attribution>,
 }
 
 impl<'a> ExportRow<'a> {
@@ -872,6 +896,7 @@ impl<'a> ExportRow<'a> {
             page_view_id: r.page_view_id.as_deref(),
             session_id: r.session_id.as_deref(),
             received_at: rfc3339(r.received_at_ms),
+            attribution: r.attribution.as_ref(),
         }
     }
 }

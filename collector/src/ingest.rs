@@ -4,8 +4,7 @@
 
 use std::io::Read;
 
-use beacon::Beacon;
-use serde_json::error::Category;
+use crate::validate::WireBeacon;
 
 use crate::reason::Reason;
 use crate::store::{NewBeacon, Report};
@@ -14,7 +13,7 @@ use crate::validate::{self, Invalid};
 /// A parsed beacon and how many unknown fields it had (they are ignored).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
-    pub beacon: Beacon,
+    pub beacon: WireBeacon,
     pub unknown_fields: u32,
 }
 
@@ -31,7 +30,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
     // The fast path tracks no field paths; a failure is parsed again to
     // find where it is.
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = crate::unknown_fields::deserialize::<_, Beacon>(&mut de)
+    let parsed = crate::unknown_fields::deserialize::<_, WireBeacon>(&mut de)
         .map_err(|_| ())
         .and_then(|parsed| de.end().map(|()| parsed).map_err(|_| ()));
     match parsed {
@@ -85,13 +84,13 @@ fn explain(body: &[u8]) -> Invalid {
         };
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, Beacon>(&mut de) {
+    match serde_path_to_error::deserialize::<_, WireBeacon>(&mut de) {
         Err(e) => {
             // serde_json reports some type errors (a number where an enum's
             // string belongs) as syntax errors; well-formed JSON is not
             // malformed, whatever it says.
             let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
-            from_serde(e, well_formed)
+            from_serde(e, well_formed, body)
         }
         // Trailing garbage after the object is malformed JSON too.
         Ok(_) => match de.end() {
@@ -109,49 +108,158 @@ fn explain(body: &[u8]) -> Invalid {
     }
 }
 
-fn from_serde(err: serde_path_to_error::Error<serde_json::Error>, well_formed: bool) -> Invalid {
-    let mut field = json_path(err.path());
-    let inner = err.inner();
-    let msg = inner.to_string();
-    // serde reports a missing field at the object holding it; name the field.
-    if let Some(name) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-        field = Some(match field {
-            Some(parent) => format!("{parent}.{name}"),
-            None => name.to_owned(),
-        });
-    }
-    // serde_json files a number too big for f64 (1e309) under syntax
-    // errors, but the JSON is well formed: it is the value that is wrong.
-    let out_of_range = msg.starts_with("number out of range");
-    let malformed = !well_formed
-        && match inner.classify() {
-            Category::Syntax => !out_of_range,
-            Category::Eof => true,
-            Category::Data | Category::Io => false,
+/// The reason and field of a beacon serde refused, decided from the
+/// body's structure and the path serde stopped at, never from the wording
+/// of its message (which only goes into the message, for people).
+fn from_serde(err: serde_path_to_error::Error<serde_json::Error>, well_formed: bool, body: &[u8]) -> Invalid {
+    let msg = err.inner().to_string();
+    let path: Vec<Step> = steps(err.path());
+    let at = json_path(err.path());
+    if !well_formed {
+        return Invalid {
+            reason: Reason::MalformedJson,
+            message: format!("malformed JSON: {msg}"),
+            field: at,
         };
-    let is_metric_name = field
-        .as_deref()
-        .is_some_and(|f| f.starts_with("metrics[") && f.ends_with("].name"));
-    let reason = if malformed {
-        Reason::MalformedJson
-    } else if out_of_range {
-        Reason::ValueOutOfRange
-    } else if is_metric_name && msg.starts_with("unknown variant") {
-        Reason::UnknownMetric
-    } else {
-        Reason::InvalidField
-    };
-    let msg = if well_formed && inner.classify() == Category::Syntax && !out_of_range {
-        format!("not a valid value ({msg})")
-    } else {
-        msg
-    };
+    }
+    // A number too big for a double (1e309) is well-formed JSON (serde
+    // skips over it when it only checks the syntax) whose value is wrong.
+    if number_out_of_range(body) {
+        let message = match &at {
+            Some(f) => format!("invalid beacon at {f}: {msg}"),
+            None => format!("invalid beacon: a number is too large for a double ({msg})"),
+        };
+        return Invalid {
+            reason: Reason::ValueOutOfRange,
+            message,
+            field: at,
+        };
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let (reason, field) = classify(&value, &path);
     let message = match &field {
-        _ if malformed => format!("malformed JSON: {msg}"),
         Some(f) => format!("invalid beacon at {f}: {msg}"),
         None => format!("invalid beacon: {msg}"),
     };
     Invalid { reason, message, field }
+}
+
+/// One step of a path into the body.
+#[derive(Clone, Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn steps(path: &serde_path_to_error::Path) -> Vec<Step> {
+    use serde_path_to_error::Segment;
+    let mut out = Vec::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push(Step::Index(*index)),
+            Segment::Map { key } | Segment::Enum { variant: key } => out.push(Step::Key(key.clone())),
+            Segment::Unknown => break,
+        }
+    }
+    out
+}
+
+fn path_text(path: &[Step]) -> Option<String> {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The required fields of the object at `path` (as `beacon.schema.json`
+/// lists them), or none for objects without.
+fn required(path: &[Step]) -> &'static [&'static str] {
+    let key = |s: &Step, k: &str| matches!(s, Step::Key(x) if x == k);
+    match path {
+        [] => &["schemaVersion", "page", "metrics"],
+        [m, Step::Index(_)] if key(m, "metrics") => &["name", "value", "delta", "id", "rating", "navigationType"],
+        [m, Step::Index(_), a, l] if key(m, "metrics") && key(a, "attribution") && key(l, "longestScript") => {
+            &["duration"]
+        }
+        _ => &[],
+    }
+}
+
+/// Why the beacon `value` (well-formed JSON) does not fit the beacon
+/// types, where serde stopped at `path`: a metric name that is a string but
+/// none of the five is `unknown_metric`; a required field missing names
+/// that field; anything else is `invalid_field` at the path.
+fn classify(value: &serde_json::Value, path: &[Step]) -> (Reason, Option<String>) {
+    let mut node = Some(value);
+    for step in path {
+        node = node.and_then(|n| match step {
+            Step::Key(k) => n.get(k),
+            Step::Index(i) => n.get(*i),
+        });
+    }
+    let is_metric_name = matches!(path, [Step::Key(m), Step::Index(_), Step::Key(n)] if m == "metrics" && n == "name");
+    match node {
+        Some(serde_json::Value::String(_)) if is_metric_name => (Reason::UnknownMetric, path_text(path)),
+        // serde stops at the object that lacks a field: name the field.
+        Some(serde_json::Value::Object(o)) => match required(path).iter().find(|f| !o.contains_key(**f)) {
+            Some(missing) => {
+                let mut full = path.to_vec();
+                full.push(Step::Key(missing.to_string()));
+                (Reason::InvalidField, path_text(&full))
+            }
+            None => (Reason::InvalidField, path_text(path)),
+        },
+        _ => (Reason::InvalidField, path_text(path)),
+    }
+}
+
+/// Whether the body (well-formed or not) holds a number literal outside
+/// the range of a double, e.g. `1e309` (numbers inside strings do not
+/// count).
+fn number_out_of_range(body: &[u8]) -> bool {
+    let (mut i, mut in_string, mut escaped) = (0, false, false);
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while i < body.len() && matches!(body[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                i += 1;
+            }
+            let parsed = std::str::from_utf8(&body[start..i])
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok());
+            if parsed.is_some_and(f64::is_infinite) {
+                return true;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// `metrics[2].value` for a serde path; `None` at the root. Stops at an
@@ -377,6 +485,38 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("page"));
         let e = err(&GOOD.replace(",\"delta\":100", ""));
         assert_eq!(e.field.as_deref(), Some("metrics[0].delta"));
+    }
+
+    /// The reason comes from the body's structure and serde's path, never
+    /// from the words of serde's message.
+    #[test]
+    fn reasons_follow_the_structure_not_serde_wording() {
+        let body: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        let k = |s: &str| Step::Key(s.into());
+        let path = [k("metrics"), Step::Index(0), k("name")];
+        let mut unknown = body.clone();
+        unknown["metrics"][0]["name"] = "FID".into();
+        assert_eq!(
+            classify(&unknown, &path),
+            (Reason::UnknownMetric, Some("metrics[0].name".into()))
+        );
+        let mut number = body.clone();
+        number["metrics"][0]["name"] = 7.into();
+        assert_eq!(
+            classify(&number, &path),
+            (Reason::InvalidField, Some("metrics[0].name".into()))
+        );
+        let mut missing = body.clone();
+        missing["metrics"][0].as_object_mut().unwrap().remove("rating");
+        assert_eq!(
+            classify(&missing, &[k("metrics"), Step::Index(0)]),
+            (Reason::InvalidField, Some("metrics[0].rating".into()))
+        );
+        let mut root = body;
+        root.as_object_mut().unwrap().remove("page");
+        assert_eq!(classify(&root, &[]), (Reason::InvalidField, Some("page".into())));
+        assert!(number_out_of_range(b"[1e309]") && number_out_of_range(b"{\"a\": -2e400}"));
+        assert!(!number_out_of_range(b"[1e308, \"1e309\", 0.5]"));
     }
 
     #[test]

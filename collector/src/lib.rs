@@ -13,6 +13,7 @@ pub use beacon;
 pub mod aggregate;
 pub mod alerts;
 pub mod config;
+pub mod fix_first;
 pub mod fuzzing;
 pub mod http;
 pub mod ingest;

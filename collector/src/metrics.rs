@@ -63,7 +63,7 @@ impl Route {
             "/v1/summary" => Route::Summary,
             "/v1/pages" => Route::Pages,
             "/v1/timeseries" => Route::Timeseries,
-            "/v1/page" => Route::Page,
+            "/v1/page" | "/v1/fix-first" => Route::Page,
             "/v1/export" => Route::Export,
             "/metrics" => Route::Metrics,
             "/healthz" | "/readyz" => Route::Health,

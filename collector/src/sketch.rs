@@ -72,6 +72,11 @@ pub enum Located {
     },
 }
 
+/// The first byte of [`Sketch::to_bytes`]: the layout after it. A change
+/// of bins (their width, the key mapping) is a new version, so that a
+/// stored sketch is never read with another's meaning.
+pub const SKETCH_FORMAT: u8 = 1;
+
 /// Sparse sketches go dense from this many bins on (see [`Sketch`]).
 const DENSE_MIN: usize = 8;
 
@@ -998,11 +1003,13 @@ impl Sketch {
         })
     }
 
-    /// Compact bytes: varints of the zero count, the number of bins, then
-    /// per bin the key's difference from the previous key and the count.
-    /// (The same bytes whatever the form.)
+    /// Compact bytes: the format version ([`SKETCH_FORMAT`]), then varints
+    /// of the zero count, the number of bins, then per bin the key's
+    /// difference from the previous key and the count. (The same bytes
+    /// whatever the form.)
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.bin_len() * 3);
+        let mut out = Vec::with_capacity(5 + self.bin_len() * 3);
+        out.push(SKETCH_FORMAT);
         put_varint(&mut out, self.zero);
         put_varint(&mut out, self.bin_len() as u64);
         let mut prev = 0u32;
@@ -1014,8 +1021,10 @@ impl Sketch {
         out
     }
 
-    /// Reads what [`Sketch::to_bytes`] wrote; `None` if it is not that.
-    pub fn from_bytes(mut bytes: &[u8]) -> Option<Sketch> {
+    /// Reads what [`Sketch::to_bytes`] wrote; `None` if it is not that
+    /// (another format version, malformed bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
+        let mut bytes = bytes.strip_prefix(&[SKETCH_FORMAT])?;
         let zero = get_varint(&mut bytes)?;
         let len = get_varint(&mut bytes)?;
         if len > bytes.len() as u64 {
@@ -1183,8 +1192,13 @@ mod tests {
         assert_eq!(Sketch::from_bytes(&Sketch::new().to_bytes()), Some(Sketch::new()));
         let bytes = s.to_bytes();
         assert_eq!(Sketch::from_bytes(&bytes[..bytes.len() - 1]), None);
-        assert_eq!(Sketch::from_bytes(&[0, 200, 1]), None);
+        assert_eq!(Sketch::from_bytes(&[SKETCH_FORMAT, 0, 200, 1]), None);
         assert_eq!(Sketch::from_bytes(&[0xff; 12]), None);
+        // Another format version (or none: the bytes saved before it).
+        assert_eq!(Sketch::from_bytes(&bytes[1..]), None);
+        let mut other = bytes.clone();
+        other[0] = SKETCH_FORMAT + 1;
+        assert_eq!(Sketch::from_bytes(&other), None);
     }
 
     /// What a sketch must equal: the zero count and a count per key.
@@ -1471,7 +1485,7 @@ mod tests {
             big_m.add(v, 1);
         }
         let key = bin_of(1100.0);
-        let mut bytes = vec![0u8, 20];
+        let mut bytes = vec![SKETCH_FORMAT, 0u8, 20];
         let mut prev = 0;
         for (k, n) in big.iter_bins() {
             let n = if k == key { 70_000 } else { n };
@@ -1484,7 +1498,7 @@ mod tests {
         big_m.add(1100.0, 70_000 - big_m.bins[&key]);
         check(&loaded, &big_m);
         // Merging past 4 bytes.
-        let mut bytes = vec![0u8, 1];
+        let mut bytes = vec![SKETCH_FORMAT, 0u8, 1];
         put_varint(&mut bytes, bin_of(1050.0) as u64);
         put_varint(&mut bytes, 1 << 34);
         let mut huge = Sketch::from_bytes(&bytes).unwrap();

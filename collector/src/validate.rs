@@ -1,7 +1,7 @@
 //! Checks a parsed beacon against the rules serde cannot express (ranges,
 //! lengths, the schema version), and turns it into storable rows.
 
-use beacon::{Beacon, MetricName, SCHEMA_VERSION};
+use beacon::{Attribution, Beacon, MetricName, SCHEMA_VERSION};
 use url::Url;
 
 use crate::reason::Reason;
@@ -16,6 +16,16 @@ pub const MAX_EFFECTIVE_TYPE_CHARS: usize = 16;
 /// Most metric reports in one beacon (as in `beacon.schema.json`; the
 /// `max_metrics` setting can lower it).
 pub const MAX_METRICS: usize = 256;
+/// Most characters of an attribution's selector or function name.
+pub const MAX_SELECTOR_CHARS: usize = 256;
+/// Most characters of an attribution's URL.
+pub const MAX_URL_CHARS: usize = 1024;
+/// Highest plausible attribution duration (ms): as the timings' cap.
+pub const MAX_DURATION_MS: f64 = 120_000.0;
+
+/// A beacon as the collector reads it: with the attribution agents that
+/// collect it send.
+pub type WireBeacon = Beacon<Attribution>;
 
 /// Why a beacon was rejected, and where: `field` is a JSON path such as
 /// `metrics[2].value`, or `None` when the beacon as a whole is wrong.
@@ -128,7 +138,7 @@ fn check_id(field: impl FnOnce() -> String, id: &str) -> Result<(), Invalid> {
 /// Checks every rule of `beacon.schema.json` that serde does not (and at
 /// most `max_metrics` reports), and returns the parsed page key. Stops at
 /// the first problem found.
-pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid> {
+pub fn validate(beacon: &WireBeacon, max_metrics: usize) -> Result<PageKey, Invalid> {
     if beacon.schema_version != SCHEMA_VERSION {
         return Err(Invalid::new(
             Reason::UnsupportedSchemaVersion,
@@ -197,8 +207,117 @@ pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid>
                 ),
             ));
         }
+        if let Some(a) = &m.attribution {
+            check_attribution(i, a)?;
+        }
     }
     Ok(key)
+}
+
+/// Lengths, ranges and URLs of one report's attribution (`i`: its index).
+fn check_attribution(i: usize, a: &Attribution) -> Result<(), Invalid> {
+    let field = |name: &str| format!("metrics[{i}].attribution.{name}");
+    let text = |name: &str, v: &Option<String>| -> Result<(), Invalid> {
+        match v {
+            Some(s) if s.is_empty() => Err(Invalid::new(
+                Reason::InvalidField,
+                field(name),
+                format!("{name} must not be empty"),
+            )),
+            Some(s) if longer_than(s, MAX_SELECTOR_CHARS) => Err(Invalid::new(
+                Reason::StringTooLong,
+                field(name),
+                format!("{name} is longer than {MAX_SELECTOR_CHARS} characters"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    let url = |name: &str, v: &Option<String>| -> Result<(), Invalid> {
+        let Some(s) = v else { return Ok(()) };
+        if longer_than(s, MAX_URL_CHARS) {
+            return Err(Invalid::new(
+                Reason::StringTooLong,
+                field(name),
+                format!("{name} is longer than {MAX_URL_CHARS} characters"),
+            ));
+        }
+        match Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+            _ => Err(Invalid::new(
+                Reason::InvalidField,
+                field(name),
+                format!("{name} must be an absolute http(s) URL"),
+            )),
+        }
+    };
+    let duration = |name: &str, v: Option<f64>, max: f64| -> Result<(), Invalid> {
+        match v {
+            Some(d) if !d.is_finite() || !(0.0..=max).contains(&d) => Err(Invalid::new(
+                Reason::ValueOutOfRange,
+                field(name),
+                format!("{name} must be within 0..={max}, got {d}"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    text("target", &a.target)?;
+    text("largestShiftTarget", &a.largest_shift_target)?;
+    text("interactionTarget", &a.interaction_target)?;
+    url("url", &a.url)?;
+    for (name, v) in [
+        ("timeToFirstByte", a.time_to_first_byte),
+        ("resourceLoadDelay", a.resource_load_delay),
+        ("resourceLoadDuration", a.resource_load_duration),
+        ("elementRenderDelay", a.element_render_delay),
+        ("largestShiftTime", a.largest_shift_time),
+        ("inputDelay", a.input_delay),
+        ("processingDuration", a.processing_duration),
+        ("presentationDelay", a.presentation_delay),
+        ("totalScriptDuration", a.total_script_duration),
+        ("totalStyleAndLayoutDuration", a.total_style_and_layout_duration),
+        ("totalPaintDuration", a.total_paint_duration),
+        ("totalUnattributedDuration", a.total_unattributed_duration),
+        ("firstByteToFCP", a.first_byte_to_fcp),
+        ("waitingDuration", a.waiting_duration),
+        ("cacheDuration", a.cache_duration),
+        ("dnsDuration", a.dns_duration),
+        ("connectionDuration", a.connection_duration),
+        ("requestDuration", a.request_duration),
+    ] {
+        duration(name, v, MAX_DURATION_MS)?;
+    }
+    duration("largestShiftValue", a.largest_shift_value, max_value(MetricName::Cls))?;
+    if let Some(script) = &a.longest_script {
+        url("longestScript.url", &script.url)?;
+        text("longestScript.function", &script.function)?;
+        duration("longestScript.duration", Some(script.duration), MAX_DURATION_MS)?;
+    }
+    Ok(())
+}
+
+/// `url` without query string, fragment and user info (agents strip them;
+/// the collector keeps to it whatever an agent sends). Only for URLs
+/// [`validate`] accepted.
+fn private_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.into()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// An attribution as stored: its URLs kept private.
+fn stored_attribution(mut a: Attribution) -> Attribution {
+    a.url = a.url.as_deref().map(private_url);
+    if let Some(script) = &mut a.longest_script {
+        script.url = script.url.as_deref().map(private_url);
+    }
+    a
 }
 
 /// What a valid beacon stores; its strings move, not copied.
@@ -206,7 +325,7 @@ pub fn validate(beacon: &Beacon, max_metrics: usize) -> Result<PageKey, Invalid>
 /// The agent's `rating` labels are dropped: ratings are computed from the
 /// values at the reference thresholds, so that every stored rating means
 /// the same thing whichever agent version sent it.
-pub fn new_beacon(beacon: Beacon, key: PageKey, received_at_ms: i64) -> NewBeacon {
+pub fn new_beacon(beacon: WireBeacon, key: PageKey, received_at_ms: i64) -> NewBeacon {
     NewBeacon {
         site: key.site,
         page: key.page,
@@ -225,6 +344,7 @@ pub fn new_beacon(beacon: Beacon, key: PageKey, received_at_ms: i64) -> NewBeaco
                 value: m.value + 0.0,
                 delta: m.delta + 0.0,
                 navigation_type: m.navigation_type,
+                attribution: m.attribution.map(stored_attribution),
             })
             .collect(),
     }
@@ -235,7 +355,7 @@ mod tests {
     use super::*;
     use beacon::{FormFactor, MetricReport, NavigationType, Rating};
 
-    fn metric(name: MetricName, value: f64) -> MetricReport {
+    fn metric(name: MetricName, value: f64) -> MetricReport<Attribution> {
         MetricReport {
             name,
             value,
@@ -243,10 +363,11 @@ mod tests {
             id: "v4-1-1".into(),
             rating: Rating::Good,
             navigation_type: NavigationType::Navigate,
+            attribution: None,
         }
     }
 
-    fn beacon() -> Beacon {
+    fn beacon() -> WireBeacon {
         Beacon {
             schema_version: 1,
             page: "http://127.0.0.1:8080/".into(),
@@ -260,7 +381,7 @@ mod tests {
         }
     }
 
-    fn field_of(b: &Beacon) -> Option<String> {
+    fn field_of(b: &WireBeacon) -> Option<String> {
         validate(b, MAX_METRICS).unwrap_err().field
     }
 

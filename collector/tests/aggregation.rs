@@ -247,6 +247,7 @@ fn report(page: &str, metric: MetricName, id: &str, value: f64, at: i64) -> Repo
         page_view_id: None,
         session_id: None,
         received_at_ms: at,
+        attribution: None,
     }
 }
 

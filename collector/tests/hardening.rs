@@ -487,3 +487,92 @@ fn sites_past_the_cap_are_refused() {
         204
     );
 }
+
+/// Attribution (what to fix first) is validated like every field, stored
+/// with the report, replaced by a re-report's, exported in JSON, and its
+/// URLs never keep a query string, fragment or user info.
+#[test]
+fn attribution_is_checked_stored_replaced_and_kept_private() {
+    let (_dir, c) = start(&["--rate-per-ip", "0"]);
+    let beacon = |value: f64, attribution: Value| {
+        json!({"schemaVersion": 1, "page": "https://a.example/", "pageViewId": "pv", "metrics": [
+            {"name": "INP", "value": value, "delta": value, "id": "inp-1", "rating": "good",
+             "navigationType": "navigate", "attribution": attribution}]})
+        .to_string()
+    };
+    let first = json!({"interactionTarget": "button.buy", "interactionType": "pointer", "inputDelay": 10,
+        "processingDuration": 100, "presentationDelay": 10, "loadState": "complete",
+        "longestScript": {"url": "https://u:p@cdn.example/app.js?v=3#x", "function": "onBuy", "duration": 90}});
+    assert_eq!(c.beacon(&beacon(120.0, first)).status, 204);
+    let rows = c.get("/v1/export?format=json").json();
+    let a = &rows[0]["attribution"];
+    assert_eq!(a["interactionTarget"], "button.buy");
+    assert_eq!(a["longestScript"]["url"], "https://cdn.example/app.js", "{a}");
+    assert_eq!(a["longestScript"]["function"], "onBuy");
+    // The re-report's attribution replaces the first's.
+    let second = json!({"interactionTarget": "input#q", "interactionType": "keyboard", "inputDelay": 300});
+    assert_eq!(c.beacon(&beacon(400.0, second)).status, 204);
+    let rows = c.get("/v1/export?format=json").json();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["value"], 400.0);
+    assert_eq!(rows[0]["attribution"]["interactionTarget"], "input#q");
+    assert!(rows[0]["attribution"].get("longestScript").is_none());
+    // Bad attribution: 400 naming the field, nothing stored.
+    for (bad, field, reason) in [
+        (
+            json!({"inputDelay": -1}),
+            "metrics[0].attribution.inputDelay",
+            "value_out_of_range",
+        ),
+        (
+            json!({"inputDelay": 1e9}),
+            "metrics[0].attribution.inputDelay",
+            "value_out_of_range",
+        ),
+        (
+            json!({"interactionTarget": "x".repeat(300)}),
+            "metrics[0].attribution.interactionTarget",
+            "string_too_long",
+        ),
+        (
+            json!({"interactionTarget": ""}),
+            "metrics[0].attribution.interactionTarget",
+            "invalid_field",
+        ),
+        (
+            json!({"url": "javascript:alert(1)"}),
+            "metrics[0].attribution.url",
+            "invalid_field",
+        ),
+        (
+            json!({"longestScript": {"url": "data:text/js,x", "duration": 1}}),
+            "metrics[0].attribution.longestScript.url",
+            "invalid_field",
+        ),
+        (
+            json!({"loadState": "done"}),
+            "metrics[0].attribution.loadState",
+            "invalid_field",
+        ),
+        (
+            json!({"interactionType": 3}),
+            "metrics[0].attribution.interactionType",
+            "invalid_field",
+        ),
+        (json!("button"), "metrics[0].attribution", "invalid_field"),
+    ] {
+        let r = c.beacon(&beacon(500.0, bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            (r.json()["field"].clone(), r.json()["reason"].clone()),
+            (json!(field), json!(reason)),
+            "{bad}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        c.get("/v1/export?format=json").json()[0]["value"],
+        400.0,
+        "nothing of the bad beacons stored"
+    );
+}

@@ -32,6 +32,7 @@ fn report(id: &str, value: f64, at: i64) -> Report {
         page_view_id: Some(format!("pv-{id}")),
         session_id: Some("s-1".into()),
         received_at_ms: at,
+        attribution: None,
     }
 }
 

@@ -300,6 +300,7 @@ fn seed(data: &std::path::Path, n: usize) {
                         value: 1000.0 + i as f64,
                         delta: 1.0,
                         navigation_type: NavigationType::Navigate,
+                        attribution: None,
                     }],
                 })
                 .collect();

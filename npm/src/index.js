@@ -1,16 +1,18 @@
 // vitalsign: the web-vitals API, measured by a Rust/WebAssembly agent.
 //
-// The wasm is fetched and compiled (streaming) once the page has loaded, so
-// it never competes with the page's own work. Until it runs, calls are
-// queued, and plain PerformanceObservers record what happens (entry
-// batches, trusted input, hides); when the wasm starts, the queued calls
-// are replayed against that record, so the agent reports what a library
-// running from the start would have. Where WebAssembly or an API is
-// missing, every call is a silent no-op.
-import load, * as agent from './agent.js';
+// This loader is the only hand-written JavaScript of the package. The wasm
+// (with wasm-bindgen's generated glue, ./agent.js) is fetched and compiled
+// (streaming) once the page has loaded, so it never competes with the
+// page's own work. Until it runs, calls are queued, and plain
+// PerformanceObservers record what happens (entry batches, trusted input,
+// hides); when the wasm starts, the queued calls are replayed against that
+// record (agent/src/js.rs), so the agent reports what a library running
+// from the start would have. Where WebAssembly is missing, every call is a
+// silent no-op.
+import * as agent from './agent.js';
 
-// The observers the agent creates, by `types` joined with commas.
-const GROUPS = [['paint'], ['largest-contentful-paint'], ['layout-shift'], ['event', 'first-input']];
+// The entry groups the agent observes, by the record's property names.
+const GROUPS = { paint: ['paint'], lcp: ['largest-contentful-paint'], layoutShift: ['layout-shift'], event: ['event', 'first-input'] };
 
 let state; // undefined, 'loading', 'running' or 'failed'
 const queue = [];
@@ -18,17 +20,18 @@ let early;
 let ready;
 
 const record = () => {
-  early = { batches: {}, observers: [], input: false, hidden: false };
+  early = { input: false, hidden: false };
+  const observers = [];
   try {
     const supported = PerformanceObserver.supportedEntryTypes;
-    for (const group of GROUPS) {
-      const types = group.filter((t) => supported.includes(t));
+    for (const [group, all] of Object.entries(GROUPS)) {
+      const types = all.filter((t) => supported.includes(t));
       if (!types.length) continue;
-      const batches = (early.batches[group.join()] = []);
+      const batches = (early[group] = []);
       const po = new PerformanceObserver((list) => batches.push(list.getEntries()));
       // 16 ms is the lowest durationThreshold; the agent filters per option.
       for (const type of types) po.observe({ type, buffered: true, durationThreshold: 16 });
-      early.observers.push([po, batches]);
+      observers.push([po, batches]);
     }
   } catch {
     // No PerformanceObserver: the agent will find none either.
@@ -38,11 +41,11 @@ const record = () => {
   addEventListener('keydown', input, true);
   addEventListener('click', input, true);
   addEventListener('visibilitychange', hide, true);
-  early.stop = () => {
+  return () => {
     removeEventListener('keydown', input, true);
     removeEventListener('click', input, true);
     removeEventListener('visibilitychange', hide, true);
-    for (const [po, batches] of early.observers) {
+    for (const [po, batches] of observers) {
       const rest = po.takeRecords();
       if (rest.length) batches.push(rest);
       po.disconnect();
@@ -55,18 +58,33 @@ const afterLoad = () =>
     document.readyState === 'complete' ? setTimeout(resolve, 0) : addEventListener('load', () => setTimeout(resolve, 0), { once: true });
   });
 
+/** Fetches and compiles the wasm (streaming where the server sends application/wasm). */
+const load = async () => {
+  const res = fetch(new URL('agent_bg.wasm', import.meta.url));
+  const imports = { './agent_bg.js': agent };
+  let r;
+  try {
+    r = await WebAssembly.instantiateStreaming(res, imports);
+  } catch {
+    r = await WebAssembly.instantiate(await (await res).arrayBuffer(), imports);
+  }
+  agent.__wbg_set_wasm(r.instance.exports);
+  r.instance.exports.__wbindgen_start();
+};
+
 const start = () => {
   state = 'loading';
+  let stop = () => {};
   try {
-    record();
+    stop = record();
   } catch {}
   ready = afterLoad()
-    .then(() => load())
+    .then(load)
     .then(
       () => {
         // All in one task: no entry can slip between the recorders stopping
         // and the agent's observers starting.
-        early.stop();
+        stop();
         try {
           agent.beginReplay(early);
           for (const f of queue.splice(0)) f();
@@ -78,7 +96,9 @@ const start = () => {
         return true;
       },
       () => {
-        early?.stop?.();
+        try {
+          stop();
+        } catch {}
         early = undefined;
         queue.length = 0;
         state = 'failed';
@@ -111,7 +131,7 @@ export const loaded = () => {
   return ready;
 };
 
-const on = (name) => (callback, opts = {}) => whenLoaded(() => agent[name](callback, opts));
+const on = (name) => (callback, opts) => whenLoaded(() => agent[name](callback, opts));
 
 export const onFCP = on('onFCP');
 export const onLCP = on('onLCP');
@@ -120,12 +140,14 @@ export const onINP = on('onINP');
 export const onTTFB = on('onTTFB');
 
 /** Measures all five metrics and beacons them to `endpoint` (default `/v1/beacon`). */
-export const init = (opts = {}) => whenLoaded(() => agent.start(opts));
+export const init = (opts) => whenLoaded(() => agent.start(opts));
 /** With `init({requireConsent: true})`: starts storing and sending. */
 export const grantConsent = () => whenLoaded(() => agent.grantConsent());
 /** Stops sending and clears what the agent stored. */
 export const revokeConsent = () => whenLoaded(() => agent.revokeConsent());
 
+// The reference's thresholds, for the API; a native test (agent/tests/
+// npm_thresholds.rs) checks them against the Rust constants.
 export const FCPThresholds = [1800, 3000];
 export const LCPThresholds = [2500, 4000];
 export const CLSThresholds = [0.1, 0.25];

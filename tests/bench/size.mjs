@@ -16,7 +16,7 @@ const webVitals = br(join(root, 'tests', 'node_modules', 'web-vitals', 'dist', '
 const kb = (b) => (b / 1024).toFixed(1) + ' KB';
 console.log('agent download, brotli -q 11:');
 for (const [f, b] of parts) console.log(`  ${f.padEnd(16)} ${String(b).padStart(6)} B`);
-console.log(`  npm import total   ${String(npmTotal).padStart(6)} B  (${kb(npmTotal)}, budget 12 KB: ${npmTotal <= 12 * 1024 ? 'within' : 'OVER'})`);
+console.log(`  npm import total   ${String(npmTotal).padStart(6)} B  (${kb(npmTotal)}; budget 14 KB: ${npmTotal <= 14 * 1024 ? 'within' : 'OVER'}, aim 12 KB)`);
 console.log(`  script-tag total   ${String(scriptTag).padStart(6)} B  (${kb(scriptTag)})`);
 console.log('against:');
 console.log(`  web-vitals 6 (measured, no transport)  ${kb(webVitals)}  ratio ${(npmTotal / webVitals).toFixed(2)}x`);

@@ -294,3 +294,81 @@ test('works under a strict CSP: script-src self + wasm-unsafe-eval, connect-src 
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+/**
+ * Records, in page order and surviving the page's unload, what the page's
+ * callbacks were given (`window.__vsReport(lib)` makes such a callback) and
+ * every beacon the agent sends: entries `{seq, cb, name, value}` and
+ * `{seq, beacon: metrics}` in the site's beacons (tagged `exitLog`).
+ */
+const exitLog = () => {
+  let seq = 0;
+  const send = navigator.sendBeacon.bind(navigator);
+  const log = (o) => send('/beacon', JSON.stringify({ exitLog: true, seq: seq++, ...o }));
+  navigator.sendBeacon = (url, body) => {
+    try {
+      const metrics = JSON.parse(body).metrics;
+      if (metrics) log({ beacon: metrics.map(({ name, value }) => ({ name, value })) });
+    } catch {}
+    return send(url, body);
+  };
+  window.__vsReport = (cb) => (m) => log({ cb, name: m.name, value: m.value });
+};
+
+test('a beacon never carries a value the callbacks were not given: two clicks, a stubbed hide, navigation away', async () => {
+  // The last interaction is slow (2 s): its entry arrives after the hide.
+  // The callbacks (web-vitals' and ours, default options) hear of it only at
+  // the next hide (here the unload's); the beacon must not carry it before.
+  // Before the fix the queue's own instances (every change reported)
+  // beaconed it at once: INP ~2,000 ms in a beacon while both callbacks had
+  // ~120 ms up to pagehide.
+  site.beacons.length = 0;
+  const { page, context, errors } = await open({ endpoint: '/beacon', flushInterval: 600000 }, '', { initScript: exitLog });
+  await page.evaluate(async () => {
+    const wv = await import('/web-vitals/web-vitals.js');
+    for (const name of ['FCP', 'LCP', 'CLS', 'INP', 'TTFB']) {
+      wv['on' + name](window.__vsReport('wv'));
+      window.__vs['on' + name](window.__vsReport('vs'));
+    }
+    const busy = [110, 2000];
+    document.getElementById('button').addEventListener('click', () => {
+      const end = performance.now() + (busy.shift() || 0);
+      while (performance.now() < end);
+      document.getElementById('target').textContent = `clicked at ${Math.round(performance.now())}`;
+    });
+  });
+  await settle(page);
+  await page.click('#button');
+  await page.waitForTimeout(500);
+  await page.click('#button');
+  await stubVisibility(page, 'hidden');
+  await page.waitForTimeout(2500);
+  await page.goto(`${site.url}/pages/parity.html?metrics=FCP`);
+  const log = await waitFor(() => {
+    const entries = site.beacons.filter((b) => b.json?.exitLog).map((b) => b.json).sort((a, b) => a.seq - b.seq);
+    const given = entries.filter((e) => e.cb === 'vs' && e.name === 'INP');
+    return given.length && given.at(-1).value >= 2000 && entries.some((e) => e.beacon?.some((m) => m.name === 'INP' && m.value >= 2000)) && entries;
+  }, { what: 'the slow interaction in the callbacks and in a beacon', timeout: 10000 });
+  if (process.env.EXIT_LOG) console.log(JSON.stringify(log));
+  assert.equal(new Set(log.map((e) => e.seq)).size, log.length, 'every log entry arrived once');
+  const given = { vs: {}, wv: {} };
+  const beaconed = {};
+  for (const e of log) {
+    if (e.cb) {
+      given[e.cb][e.name] = e.value;
+      continue;
+    }
+    for (const m of e.beacon) {
+      assert.equal(m.value, given.vs[m.name], `${m.name} ${m.value} beaconed (entry ${e.seq}) while our callback had ${given.vs[m.name]}`);
+      beaconed[m.name] = m.value;
+    }
+  }
+  // At page exit: the beaconed value of every metric is the callbacks' last.
+  assert.deepEqual(Object.keys(beaconed).sort(), ['CLS', 'FCP', 'INP', 'LCP', 'TTFB']);
+  for (const [name, value] of Object.entries(beaconed)) {
+    assert.equal(value, given.vs[name], `${name}: our callback's last report`);
+    assert.equal(value, given.wv[name], `${name}: web-vitals' last report`);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});

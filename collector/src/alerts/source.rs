@@ -175,6 +175,7 @@ mod tests {
                 page_view_id: None,
                 session_id: None,
                 received_at_ms: now,
+                attribution: None,
             })
             .collect();
         source.wait(store.insert(NewBeacon::group(reports))).unwrap();

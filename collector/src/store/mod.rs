@@ -11,10 +11,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use beacon::{FormFactor, MetricName, NavigationType, Rating};
+use beacon::{Attribution, FormFactor, MetricName, NavigationType, Rating};
 
 use crate::aggregate::{Cell, Span};
 
+mod attribution_keys;
 mod cells;
 mod ids;
 mod rows;
@@ -49,6 +50,8 @@ pub struct Report {
     /// When the collector first received this report id, unix milliseconds.
     /// Time buckets and windows are computed from it.
     pub received_at_ms: i64,
+    /// What to fix first, when the agent collected it.
+    pub attribution: Option<Attribution>,
 }
 
 /// One beacon's metric reports, as the store takes them: the fields they
@@ -76,6 +79,9 @@ pub struct NewReport {
     pub value: f64,
     pub delta: f64,
     pub navigation_type: NavigationType,
+    /// What to fix first, from agents that collect it (URLs already
+    /// without query string, fragment and user info).
+    pub attribution: Option<Attribution>,
 }
 
 impl NewBeacon {
@@ -91,6 +97,7 @@ impl NewBeacon {
                 value: r.value,
                 delta: r.delta,
                 navigation_type: r.navigation_type,
+                attribution: r.attribution,
             };
             match out.last_mut() {
                 Some(b)
@@ -134,6 +141,7 @@ impl NewBeacon {
                 page_view_id: self.page_view_id.clone(),
                 session_id: self.session_id.clone(),
                 received_at_ms: self.received_at_ms,
+                attribution: r.attribution.clone(),
             })
             .collect()
     }
@@ -339,6 +347,27 @@ impl PageViews {
     }
 }
 
+/// Asks [`Store::attributions`] for the attributed reports of a site (or
+/// one of its pages) received in `from_ms..to_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributionQuery {
+    pub site: String,
+    pub page: Option<String>,
+    pub form_factor: Option<FormFactor>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Only these metrics.
+    pub metrics: Vec<MetricName>,
+}
+
+/// One report with its attribution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attributed {
+    pub metric: MetricName,
+    pub value: f64,
+    pub attribution: Attribution,
+}
+
 /// Raw reports wanted by [`Store::export`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportQuery {
@@ -450,6 +479,10 @@ pub trait Store: Send + Sync + 'static {
     /// Page views of a site (or all sites) and/or its pages; keys without
     /// page views or beacons are left out.
     fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>>;
+
+    /// The reports with attribution (deduplicated: a re-report's value and
+    /// attribution) that `query` asks for, in no order.
+    fn attributions(&self, query: AttributionQuery) -> StoreFuture<Vec<Attributed>>;
 
     /// Streams raw reports.
     fn export(&self, query: ExportQuery) -> ExportStream;

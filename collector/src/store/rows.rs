@@ -15,6 +15,22 @@
 //! A re-report patches its slot's value and delta in place
 //! ([`replace_value`]; the length does not change).
 
+/// The reports' attributions, as the row's `attribution` column holds them:
+/// a JSON array with one entry per slot (`null` for none), or no value at
+/// all (NULL) when no report of the row has one.
+pub fn encode_attributions(slots: &[Option<&beacon::Attribution>]) -> Option<String> {
+    if slots.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(serde_json::to_string(slots).expect("attributions serialise"))
+}
+
+/// The attributions of [`encode_attributions`]; a malformed value (never
+/// written so) reads as none.
+pub fn decode_attributions(text: &str) -> Vec<Option<beacon::Attribution>> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// The first byte of every blob: the layout below it.
 pub const FORMAT: u8 = 1;
 

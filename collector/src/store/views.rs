@@ -55,8 +55,8 @@ pub struct ViewDelta {
     pub page: u32,
     pub ff: u8,
     pub at_ms: i64,
-    /// Index in [`NavigationType::ALL`] of its first report.
-    pub nav: u8,
+    /// The navigation type of its first report.
+    pub nav: NavigationType,
 }
 
 impl Views {
@@ -91,7 +91,7 @@ impl Views {
         if shard.insert(key, day).is_some() {
             return;
         }
-        let nav = (d.nav as usize).min(NAV_TYPES - 1);
+        let nav = NavigationType::ALL.iter().position(|&n| n == d.nav).unwrap_or(0);
         let hour = (d.at_ms >= self.hour_horizon_ms).then(|| Resolution::Hour.bucket(d.at_ms));
         for scope in [Scope::Page(d.page), Scope::Site(d.site)] {
             self.counts.entry((scope, d.ff, 1, day)).or_default()[nav] += 1;
@@ -162,14 +162,14 @@ mod tests {
     use super::*;
     use crate::time::{DAY_MS, HOUR_MS};
 
-    fn delta(v: &Views, id: Option<&str>, page: u32, ff: u8, at_ms: i64, nav: u8) -> ViewDelta {
+    fn delta(v: &Views, id: Option<&str>, page: u32, ff: u8, at_ms: i64, nav: usize) -> ViewDelta {
         ViewDelta {
             key: id.map(|id| v.key(1, id)),
             site: 1,
             page,
             ff,
             at_ms,
-            nav,
+            nav: NavigationType::ALL[nav],
         }
     }
 

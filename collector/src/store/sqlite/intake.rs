@@ -41,8 +41,8 @@ pub(super) fn write_group(
     let mut results = Vec::with_capacity(group.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO intake (site, page, form_factor, received_at, page_view_id, session_id, reports)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO intake (site, page, form_factor, received_at, page_view_id, session_id, reports, attribution)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let mut blob = Vec::new();
         'inserts: for item in group {
@@ -78,6 +78,8 @@ pub(super) fn write_group(
                     };
                     rows::push(&mut blob, &slot);
                 }
+                let attribution: Vec<Option<&beacon::Attribution>> =
+                    b.reports.iter().map(|r| r.attribution.as_ref()).collect();
                 insert.execute(params![
                     b.site,
                     b.page,
@@ -85,7 +87,8 @@ pub(super) fn write_group(
                     b.received_at_ms,
                     b.page_view_id,
                     b.session_id,
-                    blob
+                    blob,
+                    rows::encode_attributions(&attribution),
                 ])?;
                 reports += b.reports.len() as u32;
             }
@@ -105,7 +108,7 @@ pub(super) fn write_group(
 /// does not decode (never written so) is logged and skipped.
 pub(super) fn read_chunk(conn: &Connection, limit: usize) -> Result<(Vec<NewBeacon>, Option<i64>), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, site, page, form_factor, received_at, page_view_id, session_id, reports
+        "SELECT seq, site, page, form_factor, received_at, page_view_id, session_id, reports, attribution
          FROM intake ORDER BY seq LIMIT ?1",
     )?;
     let mut rows = stmt.query([limit as i64])?;
@@ -118,15 +121,23 @@ pub(super) fn read_chunk(conn: &Connection, limit: usize) -> Result<(Vec<NewBeac
             tracing::error!(seq, "intake row with a malformed reports blob, skipped");
             continue;
         };
+        let mut attribution = row
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .map(rows::decode_attributions)
+            .unwrap_or_default()
+            .into_iter();
         let reports = slots
             .iter()
             .filter_map(|s| {
+                let a = attribution.next().flatten();
                 Some(NewReport {
                     metric: metric_from_code(s.metric as i64)?,
                     report_id: s.id.to_owned(),
                     value: s.value,
                     delta: s.delta,
                     navigation_type: nav_from_code(s.navigation_type as i64),
+                    attribution: a,
                 })
             })
             .collect();

@@ -66,16 +66,17 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use self::catalog::Catalog;
-use self::export::run_export;
+use self::export::{read_attributions, run_export};
 use self::read::{read_aggregates, read_counts_at_or_below, read_page_views, ExactKey};
 use self::schema::{open_connection, Role};
 use crate::aggregate::Span;
+use crate::store::attribution_keys::AttributionKeys;
 use crate::store::cells::Cells;
 use crate::store::values::Values;
 use crate::store::views::Views;
 use crate::store::{
-    Aggregate, AggregateKey, AggregateQuery, ExportQuery, ExportStream, Inserted, NewBeacon, PageViews, Store,
-    StoreError, StoreFuture, StorePhase, StoreStatus, ViewsQuery,
+    Aggregate, AggregateKey, AggregateQuery, Attributed, AttributionQuery, ExportQuery, ExportStream, Inserted,
+    NewBeacon, PageViews, Store, StoreError, StoreFuture, StorePhase, StoreStatus, ViewsQuery,
 };
 
 mod backfill;
@@ -193,6 +194,8 @@ struct State {
     cells: Cells,
     /// Page views per page and bucket, and each page's last beacon.
     views: Views,
+    /// The values attribution names per page (their caps).
+    attribution_keys: AttributionKeys,
     /// The exact values of the raw reports.
     values: Values,
     /// Nothing received before this is answered.
@@ -255,6 +258,7 @@ impl Sqlite {
                 catalog: Catalog::default(),
                 cells: Cells::new(0),
                 views: Views::new(0),
+                attribution_keys: AttributionKeys::new(),
                 values: Values::new(),
                 cutoff_ms: i64::MAX,
             }),
@@ -510,6 +514,10 @@ impl Store for Sqlite {
 
     fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>> {
         self.compute(move |shared| read_page_views(shared, &query))
+    }
+
+    fn attributions(&self, query: AttributionQuery) -> StoreFuture<Vec<Attributed>> {
+        self.compute(move |shared| shared.with_reader(|conn| read_attributions(shared, conn, &query)))
     }
 
     fn export(&self, query: ExportQuery) -> ExportStream {

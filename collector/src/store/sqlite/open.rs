@@ -122,6 +122,7 @@ fn start(
     let Loaded {
         mut cells,
         views,
+        attribution_keys,
         values,
         ids,
         last_row,
@@ -132,6 +133,7 @@ fn start(
         catalog,
         cells,
         views,
+        attribution_keys,
         values,
         cutoff_ms,
     };

@@ -33,6 +33,7 @@ impl Writer {
             state.cells.prune(Resolution::Day.bucket(cutoff), horizon);
             state.values.prune(Resolution::Day.bucket(cutoff));
             state.views.prune(Resolution::Day.bucket(cutoff), horizon);
+            state.attribution_keys.prune(Resolution::Day.bucket(cutoff));
         }
         let tx = write_tx(&mut self.conn)?;
         tx.execute(
@@ -97,6 +98,7 @@ impl Writer {
         for &p in &pages {
             state.catalog.remove_page(p);
             state.views.remove_page(p);
+            state.attribution_keys.remove_page(p);
         }
         for &s in &sites {
             state.catalog.remove_site(s);

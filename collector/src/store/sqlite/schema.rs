@@ -13,7 +13,7 @@ use crate::time::Resolution;
 
 /// The schema version this code writes (`PRAGMA user_version`); each
 /// migration in [`MIGRATIONS`] raises it by one.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -152,6 +152,16 @@ pub(super) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         session_id   TEXT,
         reports      BLOB    NOT NULL  -- see rows.rs
     );",
+    // 6: saved sketches start with a format version byte; those saved
+    // before have none, so they go, and the first start rebuilds the
+    // aggregates from the raw reports.
+    "DELETE FROM aggregates;
+    UPDATE meta SET value = 0 WHERE key = 'aggregates_clean';",
+    // 7: what to fix first. The reports' attributions (element selectors,
+    // subparts, the longest script), one JSON array per row aligned with
+    // the slots of `reports`, NULL when none has one.
+    "ALTER TABLE beacons ADD COLUMN attribution TEXT;
+    ALTER TABLE intake ADD COLUMN attribution TEXT;",
 ];
 
 /// The writer's page cache, KiB. Small: a write group touches few pages
@@ -372,28 +382,107 @@ fn move_reports_into_beacons(tx: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+// The codes stored for metrics and navigation types. Written to disk: a
+// code, once given, never changes meaning (pinned by a test), whatever the
+// order of the enums' `ALL`.
+
 pub(super) fn metric_code(m: MetricName) -> i64 {
-    MetricName::ALL.iter().position(|&x| x == m).unwrap_or(0) as i64
+    match m {
+        MetricName::Fcp => 0,
+        MetricName::Lcp => 1,
+        MetricName::Cls => 2,
+        MetricName::Inp => 3,
+        MetricName::Ttfb => 4,
+    }
 }
 
 pub(super) fn metric_from_code(code: i64) -> Option<MetricName> {
-    MetricName::ALL.get(usize::try_from(code).ok()?).copied()
+    Some(match code {
+        0 => MetricName::Fcp,
+        1 => MetricName::Lcp,
+        2 => MetricName::Cls,
+        3 => MetricName::Inp,
+        4 => MetricName::Ttfb,
+        _ => return None,
+    })
 }
 
 pub(super) fn nav_code(n: NavigationType) -> i64 {
-    NavigationType::ALL.iter().position(|&x| x == n).unwrap_or(0) as i64
+    match n {
+        NavigationType::Navigate => 0,
+        NavigationType::Reload => 1,
+        NavigationType::BackForward => 2,
+        NavigationType::BackForwardCache => 3,
+        NavigationType::Prerender => 4,
+        NavigationType::Restore => 5,
+        NavigationType::SoftNavigation => 6,
+    }
 }
 
+/// An unknown code (never written) reads as `navigate`.
 pub(super) fn nav_from_code(code: i64) -> NavigationType {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| NavigationType::ALL.get(i).copied())
-        .unwrap_or(NavigationType::Navigate)
+    match code {
+        1 => NavigationType::Reload,
+        2 => NavigationType::BackForward,
+        3 => NavigationType::BackForwardCache,
+        4 => NavigationType::Prerender,
+        5 => NavigationType::Restore,
+        6 => NavigationType::SoftNavigation,
+        _ => NavigationType::Navigate,
+    }
 }
 
 pub(super) fn resolution_code(r: Resolution) -> i64 {
     match r {
         Resolution::Hour => 0,
         Resolution::Day => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes on disk, pinned: changing one would change what stored
+    /// rows, cells and exact values mean.
+    #[test]
+    fn persisted_codes_never_change() {
+        let metrics = [
+            (MetricName::Fcp, 0),
+            (MetricName::Lcp, 1),
+            (MetricName::Cls, 2),
+            (MetricName::Inp, 3),
+            (MetricName::Ttfb, 4),
+        ];
+        for (m, code) in metrics {
+            assert_eq!((metric_code(m), metric_from_code(code)), (code, Some(m)));
+        }
+        assert_eq!(metric_from_code(5), None);
+        let navs = [
+            (NavigationType::Navigate, 0),
+            (NavigationType::Reload, 1),
+            (NavigationType::BackForward, 2),
+            (NavigationType::BackForwardCache, 3),
+            (NavigationType::Prerender, 4),
+            (NavigationType::Restore, 5),
+            (NavigationType::SoftNavigation, 6),
+        ];
+        for (n, code) in navs {
+            assert_eq!((nav_code(n), nav_from_code(code)), (code, n));
+        }
+        assert_eq!(metrics.len(), MetricName::ALL.len());
+        assert_eq!(navs.len(), NavigationType::ALL.len());
+        assert_eq!(resolution_code(Resolution::Hour), 0);
+        assert_eq!(resolution_code(Resolution::Day), 1);
+        use crate::store::cells::{ff_code, ff_from_code};
+        use beacon::FormFactor;
+        for (ff, code) in [
+            (None, 0),
+            (Some(FormFactor::Phone), 1),
+            (Some(FormFactor::Tablet), 2),
+            (Some(FormFactor::Desktop), 3),
+        ] {
+            assert_eq!((ff_code(ff), ff_from_code(code)), (code, ff));
+        }
     }
 }

@@ -8,9 +8,10 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::catalog::Catalog;
-use super::schema::metric_from_code;
+use super::schema::{metric_from_code, nav_from_code};
 use crate::aggregate::{Cell, RatingCounts};
 use crate::sketch::Sketch;
+use crate::store::attribution_keys::{AttributionKeys, Field};
 use crate::store::cells::{BaseCell, Cells, Place};
 use crate::store::ids::{Location, ReportIds};
 use crate::store::rows::{self};
@@ -23,6 +24,7 @@ use crate::time::Resolution;
 pub(super) struct Loaded {
     pub(super) cells: Cells,
     pub(super) views: Views,
+    pub(super) attribution_keys: AttributionKeys,
     pub(super) values: Values,
     pub(super) ids: ReportIds,
     /// The largest beacon row id (0 if none).
@@ -59,18 +61,19 @@ pub(super) fn load(
         let (saved, indexed) = std::thread::scope(|s| {
             let indexer = std::thread::Builder::new().name("sqlite-ids".into()).spawn_scoped(
                 s,
-                || -> Result<(ReportIds, Views, Scanned), StoreError> {
+                || -> Result<(ReportIds, Views, AttributionKeys, Scanned), StoreError> {
                     let conn = second()?;
                     let mut ids = ReportIds::new();
                     let mut views = Views::new(horizon_ms);
-                    let scanned = scan_beacons(&conn, catalog, &mut ids, &mut views, None, stop)?;
+                    let mut keys = AttributionKeys::new();
+                    let scanned = scan_beacons(&conn, catalog, &mut ids, &mut views, &mut keys, None, stop)?;
                     tracing::info!(
                         reports = scanned.reports,
                         page_views = views.len(),
                         ms = ms(),
                         "indexed report ids and page views"
                     );
-                    Ok((ids, views, scanned))
+                    Ok((ids, views, keys, scanned))
                 },
             );
             let saved = load_aggregates(conn, catalog, &mut cells, stop)
@@ -92,10 +95,11 @@ pub(super) fn load(
                     ms = ms(),
                     "loaded saved aggregates"
                 );
-                let (ids, views, scanned) = indexed?;
+                let (ids, views, attribution_keys, scanned) = indexed?;
                 return Ok(Loaded {
                     cells,
                     views,
+                    attribution_keys,
                     values,
                     ids,
                     last_row: scanned.last_row,
@@ -111,6 +115,7 @@ pub(super) fn load(
     // first write): nothing to say, little to scan.
     let mut ids = ReportIds::new();
     let mut views = Views::new(horizon_ms);
+    let mut attribution_keys = AttributionKeys::new();
     let mut cells = Cells::new(horizon_ms);
     let mut values = Values::new();
     let scanned = scan_beacons(
@@ -118,6 +123,7 @@ pub(super) fn load(
         catalog,
         &mut ids,
         &mut views,
+        &mut attribution_keys,
         Some((&mut cells, &mut values)),
         stop,
     )?;
@@ -132,6 +138,7 @@ pub(super) fn load(
     Ok(Loaded {
         cells,
         views,
+        attribution_keys,
         values,
         ids,
         last_row: scanned.last_row,
@@ -232,6 +239,7 @@ fn scan_beacons(
     catalog: &Catalog,
     ids: &mut ReportIds,
     views: &mut Views,
+    keys: &mut AttributionKeys,
     mut rebuild: Option<(&mut Cells, &mut Values)>,
     stop: &AtomicBool,
 ) -> Result<Scanned, StoreError> {
@@ -245,8 +253,9 @@ fn scan_beacons(
         last_row: 0,
     };
     // In row order, which is arrival order: a page view counts at its first beacon.
-    let mut stmt =
-        conn.prepare("SELECT id, page_id, form_factor, received_at, reports, page_view_id FROM beacons ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, page_id, form_factor, received_at, reports, page_view_id, attribution FROM beacons ORDER BY id",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -271,13 +280,23 @@ fn scan_beacons(
             .ok()
             .flatten()
             .map(|pv| views.key(site, pv));
+        if let Some(text) = row.get_ref(6)?.as_str_or_null().ok().flatten() {
+            let day = Resolution::Day.bucket(at);
+            for a in rows::decode_attributions(text).iter().flatten() {
+                for field in Field::ALL {
+                    if let Some(v) = field.get(a) {
+                        keys.record(page, field, keys.key(v), day);
+                    }
+                }
+            }
+        }
         views.add(&ViewDelta {
             key: view,
             site,
             page,
             ff,
             at_ms: at,
-            nav: slots.first().map_or(0, |s| s.navigation_type),
+            nav: nav_from_code(slots.first().map_or(0, |s| s.navigation_type) as i64),
         });
         for (slot, r) in slots.iter().enumerate() {
             if metric_from_code(r.metric as i64).is_none() {

@@ -34,6 +34,7 @@ fn report(site: &str, page: &str, metric: MetricName, id: &str, value: f64, at: 
         page_view_id: Some("pv".into()),
         session_id: None,
         received_at_ms: at,
+        attribution: None,
     }
 }
 

@@ -1,12 +1,14 @@
 //! The writer thread: group commits of beacons, dedup of re-reports, and
 //! saving the aggregates at shutdown.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use beacon::MetricName;
+use beacon::{Attribution, MetricName, NavigationType};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::catalog::{page_id, site_id, Catalog, NewIds};
@@ -18,6 +20,7 @@ use super::intake;
 use super::open::take_group;
 use super::schema::{classify, metric_code, nav_code, resolution_code, space_low, write_tx, MAINTENANCE_CACHE_KIB};
 use super::{Insert, Shared, SqliteOptions};
+use crate::store::attribution_keys::{self, Admit, AttributionKeys, Field};
 use crate::store::cells::{ff_code, Place};
 use crate::store::ids::{IdKey, Location, PendingIds, ReportIds};
 use crate::store::rows::{self, Slot};
@@ -26,8 +29,8 @@ use crate::store::{Inserted, NewBeacon, NewReport, StoreError};
 use crate::time::{now_ms, Resolution};
 
 const INSERT_SQL: &str = "INSERT INTO beacons
-    (id, page_id, form_factor, received_at, page_view_id, session_id, reports, site_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    (id, page_id, form_factor, received_at, page_view_id, session_id, reports, site_id, attribution)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// Write groups (and writer checkpoints) slower than this are logged at
 /// debug level, with where the time went.
@@ -289,6 +292,7 @@ impl Writer {
         let mut results: Vec<Result<Inserted, StoreError>> = Vec::with_capacity(group.len());
         let mut deltas = Vec::new();
         let mut view_deltas = Vec::new();
+        let mut named = Named::default();
         let mut new_ids = NewIds::default();
         let mut pending = PendingIds::default();
         let shared = &self.shared;
@@ -316,6 +320,8 @@ impl Writer {
                     deltas: &mut deltas,
                     views: &state.views,
                     view_deltas: &mut view_deltas,
+                    attribution_keys: &state.attribution_keys,
+                    named: &mut named,
                     looked_up: Vec::new(),
                 };
                 for insert in group.iter() {
@@ -368,6 +374,9 @@ impl Writer {
             state.values.add_many(&adds);
             for d in view_deltas.drain(..) {
                 state.views.add(&d);
+            }
+            for (page, field, key, day) in named.seen.drain(..) {
+                state.attribution_keys.record(page, field, key, day);
             }
             Ok(())
         })();
@@ -540,8 +549,21 @@ struct GroupWrite<'a, 'tx> {
     /// The page views (keys made with `views`), applied once committed.
     views: &'a Views,
     view_deltas: &'a mut Vec<ViewDelta>,
+    /// The values attribution names (the caps), and those this group
+    /// stores, recorded once committed.
+    attribution_keys: &'a AttributionKeys,
+    named: &'a mut Named,
     /// A beacon's report id keys and where `ids` has them (reused buffer).
     looked_up: Vec<(IdKey, Option<Location>)>,
+}
+
+/// The attribution values a group stores: new ones (counted against the
+/// caps while the group is written) and all, with their day.
+#[derive(Default)]
+pub(super) struct Named {
+    new: HashSet<(u32, Field, u64)>,
+    new_per_page: HashMap<(u32, Field), usize>,
+    seen: Vec<(u32, Field, u64, i64)>,
 }
 
 /// A beacon row being filled.
@@ -552,6 +574,9 @@ struct NewRow<'b> {
     page: u32,
     blob: Vec<u8>,
     slots: usize,
+    /// Each slot's attribution (see [`rows::encode_attributions`]), with
+    /// the caps of [`AttributionKeys`] applied.
+    attribution: Vec<Option<Cow<'b, Attribution>>>,
 }
 
 impl NewRow<'_> {
@@ -588,7 +613,10 @@ impl GroupWrite<'_, '_> {
                 page,
                 ff: ff_code(b.form_factor),
                 at_ms: b.received_at_ms,
-                nav: b.reports.first().map_or(0, |r| nav_code(r.navigation_type) as u8),
+                nav: b
+                    .reports
+                    .first()
+                    .map_or(NavigationType::Navigate, |r| r.navigation_type),
             });
             // All the beacon's keys first, then their look-ups in a loop of
             // their own: each look-up is a cache miss into a table of
@@ -614,6 +642,7 @@ impl GroupWrite<'_, '_> {
                     page,
                     blob: Vec::with_capacity(1 + 40 * reports.len()),
                     slots: 0,
+                    attribution: Vec::new(),
                 };
                 *self.next_row += 1;
                 for (r, &(key, stored)) in reports.iter().zip(&mut looked) {
@@ -628,10 +657,10 @@ impl GroupWrite<'_, '_> {
 
     /// Adds `r` to `row`, or replaces the value of the report it re-reports.
     /// `key` is its id's key, `stored` where `ids` has that key.
-    pub(super) fn report(
+    pub(super) fn report<'b>(
         &mut self,
-        row: &mut NewRow,
-        r: &NewReport,
+        row: &mut NewRow<'b>,
+        r: &'b NewReport,
         key: IdKey,
         stored: Option<Location>,
         inserted: &mut Inserted,
@@ -649,6 +678,8 @@ impl GroupWrite<'_, '_> {
             id: &r.report_id,
         };
         rows::push(&mut row.blob, &slot);
+        let capped = self.capped(row.page, r.attribution.as_ref(), row.beacon.received_at_ms);
+        row.attribution.push(capped);
         let at = Location {
             row: row.id,
             slot: row.slots as u8,
@@ -664,13 +695,16 @@ impl GroupWrite<'_, '_> {
     /// keeps its row: page, form factor and time, so its aggregate cells
     /// stay the same) and says true. An id stored by this group is in
     /// `pending` (newer than `stored`, which is from before the group).
-    pub(super) fn replace(
+    /// A re-report that carries attribution replaces the stored one too
+    /// (it describes the new value: the later interaction, the grown
+    /// window of shifts).
+    pub(super) fn replace<'b>(
         &mut self,
-        row: &mut NewRow,
+        row: &mut NewRow<'b>,
         key: IdKey,
         stored: Option<Location>,
         metric: u8,
-        r: &NewReport,
+        r: &'b NewReport,
     ) -> Result<bool, StoreError> {
         let Some(at) = self.pending.get(&key).copied().or(stored) else {
             return Ok(false);
@@ -682,14 +716,25 @@ impl GroupWrite<'_, '_> {
             else {
                 return Ok(false);
             };
+            if r.attribution.is_some() {
+                let capped = self.capped(row.page, r.attribution.as_ref(), row.beacon.received_at_ms);
+                if let Some(slot) = row.attribution.get_mut(at.slot as usize) {
+                    *slot = capped;
+                }
+            }
             (row.place(r.metric), old)
         } else {
-            let stored: Option<(u32, u8, i64, Vec<u8>)> = self
+            type Stored = (u32, u8, i64, Vec<u8>, Option<String>);
+            let stored: Option<Stored> = self
                 .tx
-                .prepare_cached("SELECT page_id, form_factor, received_at, reports FROM beacons WHERE id = ?1")?
-                .query_row([at.row], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                .prepare_cached(
+                    "SELECT page_id, form_factor, received_at, reports, attribution FROM beacons WHERE id = ?1",
+                )?
+                .query_row([at.row], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })
                 .optional()?;
-            let Some((page, ff, received_at_ms, mut blob)) = stored else {
+            let Some((page, ff, received_at_ms, mut blob, attribution)) = stored else {
                 return Ok(false);
             };
             let Some(old) = rows::replace_value(&mut blob, at.slot as usize, metric, &r.report_id, r.value, r.delta)
@@ -697,9 +742,27 @@ impl GroupWrite<'_, '_> {
                 // Another id with the same key (a hash collision): `r` is new.
                 return Ok(false);
             };
-            self.tx
-                .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
-                .execute(params![blob, at.row])?;
+            match &r.attribution {
+                None => self
+                    .tx
+                    .prepare_cached("UPDATE beacons SET reports = ?1 WHERE id = ?2")?
+                    .execute(params![blob, at.row])?,
+                Some(_) => {
+                    let a = self.capped(page, r.attribution.as_ref(), received_at_ms);
+                    let mut all = attribution
+                        .as_deref()
+                        .map(rows::decode_attributions)
+                        .unwrap_or_default();
+                    if all.len() <= at.slot as usize {
+                        all.resize(at.slot as usize + 1, None);
+                    }
+                    all[at.slot as usize] = a.map(Cow::into_owned);
+                    let refs: Vec<Option<&Attribution>> = all.iter().map(Option::as_ref).collect();
+                    self.tx
+                        .prepare_cached("UPDATE beacons SET reports = ?1, attribution = ?3 WHERE id = ?2")?
+                        .execute(params![blob, at.row, rows::encode_attributions(&refs)])?
+                }
+            };
             let place = Place {
                 site: row.site,
                 page,
@@ -728,7 +791,44 @@ impl GroupWrite<'_, '_> {
             b.session_id,
             row.blob,
             row.site,
+            rows::encode_attributions(&row.attribution.iter().map(Option::as_deref).collect::<Vec<_>>()),
         ])?;
         Ok(())
+    }
+
+    /// `a` with the caps applied: a value of a capped field that the page
+    /// has no room for becomes `(other)`; the values kept are noted in
+    /// `named`, to be recorded once committed.
+    fn capped<'b>(&mut self, page: u32, a: Option<&'b Attribution>, at_ms: i64) -> Option<Cow<'b, Attribution>> {
+        let mut out = Cow::Borrowed(a?);
+        let day = Resolution::Day.bucket(at_ms);
+        for field in Field::ALL {
+            let Some(value) = field.get(&out).filter(|v| *v != attribution_keys::OTHER) else {
+                continue;
+            };
+            let key = self.attribution_keys.key(value);
+            let pending = self.named.new_per_page.get(&(page, field)).copied().unwrap_or(0);
+            let fresh = !self.named.new.contains(&(page, field, key));
+            match (
+                self.attribution_keys
+                    .admits(page, field, key, pending, self.named.new.len()),
+                fresh,
+            ) {
+                // Known, or let in earlier in this group.
+                (Admit::Known, _) | (_, false) => {}
+                (Admit::New, true) => {
+                    self.named.new.insert((page, field, key));
+                    *self.named.new_per_page.entry((page, field)).or_default() += 1;
+                }
+                (Admit::Full, true) => {
+                    if let Some(v) = field.get_mut(out.to_mut()) {
+                        *v = attribution_keys::OTHER.to_string();
+                    }
+                    continue;
+                }
+            }
+            self.named.seen.push((page, field, key, day));
+        }
+        Some(out)
     }
 }

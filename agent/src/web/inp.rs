@@ -1,0 +1,130 @@
+//! Interaction to Next Paint in the page (web-vitals `onINP`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use beacon::MetricName;
+use js_sys::{Array, Object};
+use wasm_bindgen::JsCast;
+
+use super::bindings::{performance, EventTiming, EVENT_TIMING_CLASS};
+use super::instance::{Instance, Sink};
+use super::observe::{observe, Batch, Group};
+use super::page::{first_hidden_time, on_hidden, on_restore, when_activated, when_idle_or_hidden};
+use crate::inp::{InteractionCountEstimate, LongestInteractions, Selected};
+use crate::report::Changes;
+
+/// The reference's default `durationThreshold`, ms.
+pub const DEFAULT_DURATION_THRESHOLD: f64 = 40.0;
+
+thread_local! {
+    /// Where the browser lacks `performance.interactionCount`: estimated
+    /// from interaction ids by one observer shared by all instances.
+    static ESTIMATE: RefCell<Option<InteractionCountEstimate>> = const { RefCell::new(None) };
+}
+
+fn interaction_id(e: &EventTiming) -> u64 {
+    e.interaction_id().unwrap_or(0.0) as u64
+}
+
+fn interaction_count() -> f64 {
+    ESTIMATE
+        .with(|e| e.borrow().map(|e| e.count))
+        .unwrap_or_else(|| performance().interaction_count().unwrap_or(0.0))
+}
+
+fn supported() -> bool {
+    let prototype = EVENT_TIMING_CLASS.with(|c| c.as_ref().and_then(|c| c.prototype()));
+    prototype.is_some_and(|p| Object::has_own(&p, &"interactionId".into()))
+}
+
+fn start_estimate() {
+    let start = ESTIMATE.with(|e| {
+        let mut e = e.borrow_mut();
+        e.is_none() && performance().interaction_count().is_none() && {
+            *e = Some(InteractionCountEstimate::new());
+            true
+        }
+    });
+    if start {
+        observe(Group::Event, Some(0.0), |entries, _| {
+            ESTIMATE.with(|e| {
+                if let Some(est) = e.borrow_mut().as_mut() {
+                    for entry in &entries {
+                        est.add(entry.unchecked_ref::<EventTiming>().interaction_id().unwrap_or(0.0));
+                    }
+                }
+            });
+        });
+    }
+}
+
+/// The interactions one instance keeps, and the interaction count when it
+/// started (after a bfcache restore, only later interactions count).
+struct Interactions {
+    longest: LongestInteractions<EventTiming>,
+    count_before: f64,
+}
+
+pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
+    if !supported() {
+        return;
+    }
+    first_hidden_time();
+    when_activated(move || {
+        start_estimate();
+        let m = Instance::new(MetricName::Inp, -1.0, sink, changes);
+        let kept = Rc::new(RefCell::new(Interactions {
+            longest: LongestInteractions::default(),
+            count_before: 0.0,
+        }));
+        // In an idle task, so that all entries of an interaction have
+        // arrived and no work lands on its frame.
+        let handle = {
+            let (m, kept) = (m.clone(), kept.clone());
+            move |entries: Batch, force: bool| {
+                let (m, kept) = (m.clone(), kept.clone());
+                when_idle_or_hidden(move || {
+                    let selected = {
+                        let mut k = kept.borrow_mut();
+                        for e in entries {
+                            let e: EventTiming = e.unchecked_into();
+                            k.longest.add(interaction_id(&e), e.duration(), e.start_time(), e);
+                        }
+                        let count = interaction_count() - k.count_before;
+                        match k.longest.select(count, m.navigation_type()) {
+                            Some(Selected::Interaction(i)) => Some((i.latency, i.entries.iter().collect::<Array>())),
+                            Some(Selected::Floor) => Some((8.0, Array::new())),
+                            None => None,
+                        }
+                    };
+                    if let Some((latency, entries)) = selected {
+                        if latency != m.value() {
+                            m.set(latency, entries);
+                            m.report(false);
+                        }
+                    }
+                    if force {
+                        m.report(true);
+                    }
+                });
+            }
+        };
+        let handle = Rc::new(handle);
+        let po = {
+            let handle = handle.clone();
+            observe(Group::Event, Some(duration_threshold), move |entries, _| {
+                handle(entries, false)
+            })
+        };
+        let Some(po) = po else { return };
+        on_hidden(move || handle(super::observe::entries(&po.take_records()), true));
+        on_restore(move |_| {
+            let mut k = kept.borrow_mut();
+            k.count_before = interaction_count();
+            k.longest.clear();
+            drop(k);
+            m.restart(-1.0);
+        });
+    });
+}
