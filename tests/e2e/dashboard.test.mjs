@@ -494,6 +494,10 @@ test('a page key containing <script> is shown as text and nothing runs', async (
   const text = await page.textContent(`tr[data-page="${key}"] a.page-key`);
   assert.ok(text.includes('<script>window.__xss=1</script>'), text);
   assert.ok(text.includes('<img'), text);
+  // Filtering by what the reader sees finds the (percent-escaped) key.
+  await settle(page, () => page.fill('#filter', '<SCRIPT>window'));
+  assert.equal(await value(page, '.toolbar [data-metric=total]'), 1);
+  assert.ok(await page.$(`tr[data-page="${key}"]`));
   for (const path of [`/?view=page&site=${EVIL}&page=${encodeURIComponent(key)}`, `/?site=${EVIL}`, `/?view=coverage&site=${EVIL}`]) {
     await visit(page, `${path}`);
     assert.equal(await page.evaluate(() => document.querySelectorAll('main script, main img').length), 0, path);

@@ -38,7 +38,7 @@ function table(ctx, list, { actions }) {
       h('td', null, severityBadge(a.severity)),
       h('td', null, h('strong', null, a.rule), h('br'), h('span', { class: 'muted small' }, a.metric || '')),
       h('td', { class: 'page-cell' }, h('span', { class: 'muted small' }, a.site), h('br'),
-        ctx.link(null, f.pagePath(a.page, a.site), { href: alertHref(a), class: 'page-key alert-link', title: f.pageText(a.page), dataset: { keep: `alert-link-${a.id}` } })),
+        ctx.link(null, f.pagePath(a.page, a.site), { href: alertHref(a), class: 'page-key alert-link', title: a.page, dataset: { keep: `alert-link-${a.id}` } })),
       h('td', null, f.FF_TEXT[a.formFactor] || a.formFactor),
       h('td', null, stateBadge(a.state), a.silencedBy && a.silencedBy.length ? [' ', h('span', { class: 'silenced' }, '🔕 silenced')] : null),
       h('td', null, h('time', { datetime: a.since, title: f.dateTime(a.since) }, f.ago(a.since))),

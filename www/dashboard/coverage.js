@@ -12,7 +12,7 @@ export async function load(ctx) {
   const { summary, site } = await ctx.siteSummary();
   const { sort, order } = ctx.sorting;
   const list = site
-    ? await api(`/v1/pages${qs({ site, ...common, q: state.q, sort, order, offset: state.offset, limit: PAGE_SIZE })}`)
+    ? await api(`/v1/pages${qs({ site, ...common, q: f.pageQuery(state.q), sort, order, offset: state.offset, limit: PAGE_SIZE })}`)
     : null;
   return { summary, site, list };
 }

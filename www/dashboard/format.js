@@ -125,3 +125,12 @@ export function pagePath(key, site) {
   }
   return text;
 }
+
+/**
+ * A filter as the page keys store it: the collector keeps keys as the URL
+ * parser writes them, with spaces, quotes, angle brackets and non-ASCII
+ * characters percent-escaped, so "café" is looked for as "caf%C3%A9".
+ */
+export function pageQuery(q) {
+  return q.replace(/[^\x21-\x7e]|[<>"`{}]/gu, (c) => encodeURIComponent(c));
+}

@@ -15,7 +15,7 @@ export async function load(ctx) {
   if (!site) return { site: null };
   const { sort, order } = ctx.sorting;
   const list = await api(`/v1/pages${qs({
-    site, ...ctx.common, q: state.q, sort, order, offset: state.offset, limit: PAGE_SIZE,
+    site, ...ctx.common, q: f.pageQuery(state.q), sort, order, offset: state.offset, limit: PAGE_SIZE,
   })}`);
   return { site, list };
 }

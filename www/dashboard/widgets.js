@@ -128,7 +128,7 @@ export function filterBox(ctx, { label = 'Filter pages', placeholder = 'part of 
 
 export function pageLink(ctx, site, page, text, extra = {}) {
   return ctx.link({ view: 'page', site, page, metric: '', offset: 0, q: '', sort: '', order: '', alert: '', ...extra },
-    text ?? f.pagePath(page, site), { class: 'page-key', title: f.pageText(page) });
+    text ?? f.pagePath(page, site), { class: 'page-key', title: page || null });
 }
 
 export function emptyState(title, ...body) {
