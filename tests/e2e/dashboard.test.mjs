@@ -431,6 +431,8 @@ test('alerts: acknowledge and silence from the page; the link opens the alerting
   const { alerts } = await getJson('/v1/alerts');
   const alert = alerts.find((a) => a.page === CART && a.state === 'firing');
   const { page, context, errors } = await open('/?view=alerts');
+  // The window and device controls do not apply to alerts: hidden there.
+  assert.equal(await page.isVisible('#window-control'), false);
   const row = `tr[data-alert-id="${alert.id}"]`;
   assert.equal(await value(page, `${row} [data-figure=alertValue]`), alert.value);
   assert.equal(await value(page, `${row} [data-figure=alertThreshold]`), alert.threshold);
@@ -442,7 +444,7 @@ test('alerts: acknowledge and silence from the page; the link opens the alerting
   await page.click(`${row} button[data-action=ack]`);
   await page.fill('#action-by', 'dana');
   await page.fill('#action-comment', comment);
-  await settle(page, () => page.click('#action-ok'));
+  await settle(page, () => page.press('#action-comment', 'Enter')); // Enter submits, as in any form
   const acked = (await getJson('/v1/alerts')).alerts.find((a) => a.id === alert.id);
   assert.equal(acked.acknowledged.by, 'dana');
   assert.equal(acked.acknowledged.comment, comment);
@@ -606,11 +608,17 @@ test('with API keys the page asks for one once, keeps it for the tab and sends i
     const { page, context, errors } = await open(null, { base: keyed.url, allow: unauthorized });
     await page.goto(`${keyed.url}/?site=${SHOP}`);
     await page.waitForSelector('#key-dialog[open]');
+    // Cancel: the view says a key is needed, and offers to enter one.
+    await page.click('#key-dialog button[data-close]');
+    await page.waitForSelector('.error-box');
+    assert.match(await page.textContent('.error-box h1'), /API key needed/);
+    await page.click('.error-box button');
+    await page.waitForSelector('#key-dialog[open]');
     await page.fill('#key-input', 'wrong');
     await page.click('#key-dialog button[value=ok]');
     await page.waitForFunction(() => /refused/.test(document.getElementById('key-message').textContent) && document.getElementById('key-dialog').open);
     await page.fill('#key-input', 'k-dash-1');
-    await page.click('#key-dialog button[value=ok]');
+    await page.press('#key-input', 'Enter');
     await rendered(page, 0);
     assert.equal(await value(page, '[data-card=LCP] [data-figure=p75]'), 1234);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('vitalsign.apiKey')), 'k-dash-1');

@@ -185,6 +185,8 @@ function fillSitePicker() {
 
 function updateControls() {
   fillSitePicker();
+  // The alerts view lists every site's alerts in their rules' own windows.
+  for (const id of ['site-control', 'window-control', 'ff-control']) document.getElementById(id).hidden = state.view === 'alerts';
   for (const b of windowButtons) b.setAttribute('aria-pressed', String(b.dataset.window === state.window));
   for (const t of ffTabs) {
     const on = t.dataset.ff === state.formFactor;
@@ -220,6 +222,11 @@ document.getElementById('ff-picker').addEventListener('keydown', (e) => {
   tab.click();
 });
 document.getElementById('refresh').addEventListener('click', () => show({ refresh: true }));
+// Cancel buttons are type=button: Enter in a dialog's field submits it.
+document.addEventListener('click', (e) => {
+  const button = e.target.closest && e.target.closest('button[data-close]');
+  if (button) button.closest('dialog').close('cancel');
+});
 
 // Internal links navigate without a reload (a modified click still opens a tab).
 document.addEventListener('click', (e) => {
@@ -425,10 +432,6 @@ function openAction({ title, what, ok, withDuration, submit }) {
   return new Promise((resolve) => {
     form.onsubmit = async (e) => {
       e.preventDefault();
-      if (e.submitter && e.submitter.value === 'cancel') {
-        dialog.close();
-        return;
-      }
       const name = by.value.trim();
       if (!name) {
         by.focus();
