@@ -368,7 +368,8 @@ async function show({ refresh = false, scrollTo = null, focusMain = false } = {}
   } catch (error) {
     if (my !== seq) return;
     failed = error;
-    if (!(error instanceof ApiError)) console.warn(error);
+    // A bug or a network failure, not an API answer: say it where tests and developers look.
+    if (!(error instanceof ApiError)) console.error(error);
   } finally {
     if (my === seq) loading = false;
   }
