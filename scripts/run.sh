@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything and runs the collector on 127.0.0.1:8080 with its SQLite
-# store under ./data, serving the demo page that loads the agent.
+# store under ./data, serving the dashboard at / and the demo page (which
+# loads the agent) at /demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -8,7 +9,8 @@ scripts/setup.sh
 cargo build --release -p vitalsign-collector
 listen=127.0.0.1:8080
 echo
-echo "demo page:  http://$listen/"
+echo "dashboard:  http://$listen/"
+echo "demo page:  http://$listen/demo/   (click around, then open the dashboard: your visit is there)"
 echo "summary:    http://$listen/v1/summary"
 echo
 exec target/release/vitalsign-collector --listen "$listen" --data-dir data --www-dir www --agent-dir npm/dist

@@ -22,11 +22,11 @@ step "the agent's wasm-bindgen tests in headless Chromium"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test -p vitalsign-agent --target wasm32-unknown-unknown --features js
 
-step "build the npm package, the Rust example app and the collector"
+step "build the npm package, the Rust example app, the collector and gen_store (the dashboard tests' history)"
 (cd npm && npm run --silent build)
 cargo build -p vitalsign-example-app --target wasm32-unknown-unknown
 wasm-bindgen --target web --out-dir tests/.out/rust-app target/wasm32-unknown-unknown/debug/vitalsign_example_app.wasm
-cargo build -p vitalsign-collector
+cargo build -p vitalsign-collector --bin vitalsign-collector --example gen_store
 
 step "end-to-end tests"
 (cd tests && npm test)
