@@ -242,6 +242,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route(web::method(Method::OPTIONS).to(beacon_preflight)),
         )
         .route("/v1/summary", web::get().to(get_summary))
+        .route("/v1/sites", web::get().to(get_sites))
         .route("/v1/pages", web::get().to(get_pages))
         .route("/v1/timeseries", web::get().to(get_timeseries))
         .route("/v1/page", web::get().to(get_page))
@@ -673,6 +674,7 @@ pub struct ReadParams {
     pub from: Option<String>,
     pub to: Option<String>,
     pub q: Option<String>,
+    pub pages: Option<String>,
     pub sort: Option<String>,
     pub order: Option<String>,
     pub offset: Option<String>,
@@ -700,8 +702,22 @@ async fn get_summary(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (site, window, ff) = site_scope(&req, &q, &state)?;
-    let s = summary::summary(state.store.as_ref(), site, window, ff, state.policy.trust, now_ms()).await?;
+    let with_pages = match q.pages.as_deref() {
+        None | Some("") | Some("true") => true,
+        Some("false") => false,
+        Some(p) => return Err(ApiError::bad_request(format!("pages={p:?}: use true or false"))),
+    };
+    let trust = state.policy.trust;
+    let s = summary::summary(state.store.as_ref(), site, window, ff, with_pages, trust, now_ms()).await?;
     Ok(HttpResponse::Ok().json(s))
+}
+
+/// `GET /v1/sites`: the sites this caller may read, the most recently
+/// heard from first (a site's API key: its site).
+async fn get_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let only = access(&req, &state.policy)?.sites;
+    let sites = summary::sites(state.store.as_ref(), only, now_ms()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sites": sites })))
 }
 
 /// `GET /v1/pages?site=&window=28d&formFactor=`.

@@ -60,7 +60,7 @@ impl Route {
         match path {
             "/v1/beacon" if method == actix_web::http::Method::OPTIONS => Route::Preflight,
             "/v1/beacon" => Route::Beacon,
-            "/v1/summary" => Route::Summary,
+            "/v1/summary" | "/v1/sites" => Route::Summary,
             "/v1/pages" => Route::Pages,
             "/v1/timeseries" => Route::Timeseries,
             "/v1/page" | "/v1/fix-first" => Route::Page,

@@ -288,20 +288,29 @@ fn records(aggregates: &[Aggregate], views: &ViewsByKey, trust: Trust, now_ms: i
     (sites, pages)
 }
 
-/// The summary of one site (or all) over a window ending at `now_ms`.
+/// The summary of one site (or all) over a window ending at `now_ms`;
+/// without `with_pages`, of the sites only (`pages` empty), which costs a
+/// site's pages nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn summary(
     store: &dyn Store,
     site: Option<String>,
     window: WindowName,
     form_factor: Option<FormFactor>,
+    with_pages: bool,
     trust: Trust,
     now_ms: i64,
 ) -> Result<Summary, StoreError> {
     let w = Window::ending_at(window, now_ms);
+    let scope = if with_pages {
+        PageScope::SiteAndPages
+    } else {
+        PageScope::Site
+    };
     let aggregates = store
         .aggregates(AggregateQuery {
             site: site.clone(),
-            pages: PageScope::SiteAndPages,
+            pages: scope.clone(),
             metrics: vec![],
             form_factor,
             spans: vec![w.span],
@@ -309,7 +318,7 @@ pub async fn summary(
             p75_interval: true,
         })
         .await?;
-    let views = page_views(store, site, PageScope::SiteAndPages, form_factor, w.span).await?;
+    let views = page_views(store, site, scope, form_factor, w.span).await?;
     let (sites, pages) = records(&aggregates, &views, trust, now_ms);
     Ok(Summary {
         window: window.as_str(),
@@ -321,6 +330,56 @@ pub async fn summary(
         sites,
         pages,
     })
+}
+
+/// One site in `GET /v1/sites`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteEntry {
+    pub site: String,
+    pub last_beacon_at: Option<String>,
+    /// See [`is_quiet`].
+    pub quiet: bool,
+}
+
+/// `GET /v1/sites`: the sites a caller may read (all, or `only`), with
+/// when each last sent a beacon, most recent first.
+pub async fn sites(store: &dyn Store, only: Option<Vec<String>>, now_ms: i64) -> Result<Vec<SiteEntry>, StoreError> {
+    // Beacon times do not depend on the span; the day's is the cheapest.
+    let span = Window::ending_at(WindowName::Hour, now_ms).span;
+    let views = store
+        .page_views(ViewsQuery {
+            site: None,
+            pages: PageScope::Site,
+            form_factor: None,
+            span,
+        })
+        .await?;
+    let mut out: Vec<SiteEntry> = views
+        .into_iter()
+        .filter(|v| only.as_ref().is_none_or(|o| o.contains(&v.site)))
+        .map(|v| SiteEntry {
+            quiet: is_quiet(v.last_received_ms, now_ms),
+            last_beacon_at: v.last_received_ms.map(rfc3339),
+            site: v.site,
+        })
+        .collect();
+    // A site key's own site is readable before its first beacon, too.
+    for site in only.iter().flatten() {
+        if !out.iter().any(|e| &e.site == site) {
+            out.push(SiteEntry {
+                site: site.clone(),
+                last_beacon_at: None,
+                quiet: false,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        b.last_beacon_at
+            .cmp(&a.last_beacon_at)
+            .then_with(|| a.site.cmp(&b.site))
+    });
+    Ok(out)
 }
 
 /// One page in `GET /v1/pages`.

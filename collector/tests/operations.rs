@@ -106,6 +106,9 @@ fn config(dir: &std::path::Path) -> String {
             api_keys = ["key-for-a"]
             [[sites]]
             host = "b.example"
+            [[sites]]
+            host = "c.example"
+            api_keys = ["key-for-c"]
             "#,
             dir.join("data").display().to_string()
         ),
@@ -180,6 +183,80 @@ fn api_keys_guard_the_read_apis() {
             .status,
         401
     );
+}
+
+fn site_names(r: &serde_json::Value) -> Vec<String> {
+    r["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_site_list_shows_each_key_the_sites_it_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let c = Collector::start(dir.path(), &["--config", &cfg]);
+    assert_eq!(
+        c.beacon(&beacon_json("https://b.example/", "LCP", "y", 100.0)).status,
+        204
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(c.beacon(&beacon_json(PAGE, "LCP", "x", 100.0)).status, 204);
+    assert_eq!(c.get("/v1/sites").status, 401);
+    assert_eq!(c.get_with("/v1/sites", &[("X-API-Key", "wrong")]).status, 401);
+    // A global key: every site, the most recently heard from first.
+    let all = c.get_with("/v1/sites", &[("X-API-Key", "admin-0123456789")]).json();
+    assert_eq!(site_names(&all), ["a.example", "b.example"]);
+    assert!(all["sites"][0]["lastBeaconAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(all["sites"][0]["quiet"], false);
+    // A site's key: its site, and nothing of the others.
+    let a = c.get_with("/v1/sites", &[("X-API-Key", "key-for-a")]);
+    assert_eq!(a.status, 200);
+    assert_eq!(site_names(&a.json()), ["a.example"]);
+    assert!(!a.body.contains("b.example"));
+    // Its site before the first beacon, so a dashboard can open it.
+    let c_sites = c.get_with("/v1/sites", &[("X-API-Key", "key-for-c")]).json();
+    assert_eq!(
+        c_sites,
+        json!({"sites": [{"site": "c.example", "lastBeaconAt": null, "quiet": false}]})
+    );
+}
+
+#[test]
+fn the_summary_can_leave_the_pages_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    for (i, page) in ["https://a.example/", "https://a.example/x", "https://b.example/"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            c.beacon(&beacon_json(page, "LCP", &format!("r{i}"), 100.0 * (i + 1) as f64))
+                .status,
+            204
+        );
+    }
+    let full = c.get("/v1/summary").json();
+    assert_eq!(full["pages"].as_array().unwrap().len(), 3);
+    let sites_only = c.get("/v1/summary?pages=false").json();
+    assert_eq!(sites_only["pages"], json!([]));
+    assert_eq!(sites_only["sites"], full["sites"]);
+    assert_eq!(c.get("/v1/summary?pages=true").json()["pages"], full["pages"]);
+    let one = c.get("/v1/summary?site=a.example&pages=false").json();
+    assert_eq!(site_names(&one), ["a.example"]);
+    assert_eq!(one["pages"], json!([]));
+    for bad in ["no", "1", "FALSE", "%00"] {
+        let r = c.get(&format!("/v1/summary?pages={bad}"));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(
+            r.json()["error"].as_str().unwrap().contains("use true or false"),
+            "{}",
+            r.body
+        );
+    }
 }
 
 #[test]

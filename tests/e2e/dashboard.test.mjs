@@ -637,7 +637,7 @@ test('with API keys the page asks for one once, keeps it for the tab and sends i
   }
 });
 
-test('a key that may read one site only: the site from the URL, or asked for', async () => {
+test('a key that may read one site only: its site, from the collector’s list, or asked for', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vitalsign-dash-keys-'));
   const cfg = join(dir, 'vitalsign.toml');
   writeFileSync(cfg, `api_keys = ["admin-k"]\n\n[[sites]]\nhost = "${SHOP}"\napi_keys = ["shop-k"]\n\n[limits]\nrate_per_ip = 0\n`);
@@ -651,13 +651,21 @@ test('a key that may read one site only: the site from the URL, or asked for', a
     await page.waitForSelector('#key-dialog[open]');
     await page.fill('#key-input', 'shop-k');
     await page.click('#key-dialog button[value=ok]');
-    // All sites' summary is forbidden to this key: the page asks which site.
+    // All sites' summary is forbidden to this key, but /v1/sites names
+    // the key's own site: the page opens it without asking.
+    await rendered(page, 0);
+    assert.match(page.url(), /site=shop\.test/);
+    await assertOverview(page, record);
+    assert.equal(await page.inputValue('#site-picker'), SHOP);
+    assert.deepEqual(await page.$$eval('#site-picker option', (os) => os.map((o) => o.value)), [SHOP]);
+    // A link to a site the key may not read says so, and asks which site.
+    await page.goto(`${keyed.url}/?site=other.test`);
     await page.waitForSelector('#site-input');
+    assert.match(await page.textContent('.error-box h1'), /Not allowed/);
     await page.fill('#site-input', SHOP);
     await settle(page, () => page.press('#site-input', 'Enter'));
     assert.match(page.url(), /site=shop\.test/);
     await assertOverview(page, record);
-    assert.equal(await page.inputValue('#site-picker'), SHOP);
     // Other views work with the site key too.
     await settle(page, () => page.click('#nav [data-view=pages]'));
     assert.equal(await page.$eval('table.pages-table tbody tr', (tr) => tr.dataset.page), `https://${SHOP}/`);

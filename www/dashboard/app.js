@@ -72,7 +72,8 @@ function link(changes, kids, attrs = {}) {
 }
 
 function learnSites(list) {
-  for (const r of list || []) sites.set(r.site, r);
+  // A summary record or a /v1/sites entry: keep what either told.
+  for (const r of list || []) sites.set(r.site, { ...sites.get(r.site), ...r });
   fillSitePicker();
 }
 
@@ -96,17 +97,13 @@ function resolveSite(list) {
   return site;
 }
 
-const SITE_UNLISTED = 'This API key may read only some sites, and the collector does not list them: enter the site you want to see.';
+const SITE_UNLISTED = 'This API key may read no site the collector knows of: enter the site you want to see.';
 let siteList = null;
-let siteListForbidden = false; // a site-scoped API key may not list all sites
+let siteListForbidden = false; // a site-scoped API key may not read all sites' summary
+/** The sites this caller may read (`/v1/sites`: a site key gets its own). */
 function loadSiteList() {
-  if (siteListForbidden) return Promise.resolve([...sites.values()]);
-  siteList ||= api('/v1/summary?window=28d').then((s) => { learnSites(s.sites); return s.sites; }, (e) => {
+  siteList ||= api('/v1/sites').then((s) => { learnSites(s.sites); return s.sites; }, (e) => {
     siteList = null;
-    if (e.status === 403) {
-      siteListForbidden = true;
-      return [...sites.values()];
-    }
     throw e;
   });
   return siteList;
@@ -129,16 +126,21 @@ async function siteSummary() {
 }
 
 async function summary(params) {
+  // The dashboard shows sites' figures from the summary, never its pages
+  // (the pages view pages through /v1/pages): leave them out.
+  const ask = { ...params, pages: 'false' };
   if (!siteListForbidden) {
     try {
-      return await api(`/v1/summary${qs(params)}`);
+      return await api(`/v1/summary${qs(ask)}`);
     } catch (e) {
       if (e.status !== 403) throw e;
       siteListForbidden = true;
     }
   }
-  if (!state.site) throw new ApiError(403, SITE_UNLISTED);
-  return api(`/v1/summary${qs({ ...params, site: state.site })}`);
+  // A key for some sites only: the chosen site, else one of its own.
+  const site = state.site || resolveSite(await loadSiteList());
+  if (!site) throw new ApiError(403, SITE_UNLISTED);
+  return api(`/v1/summary${qs({ ...ask, site })}`);
 }
 
 async function siteOrFirst() {
@@ -383,9 +385,9 @@ async function show({ refresh = false, scrollTo = null, focusMain = false } = {}
   else last = { state: stateUrl(state), data };
   updateControls();
   paint(nodes, { refresh, scrollTo, focusMain });
-  // The site picker's list (every site's summary: the size of all their
-  // pages), once the view is on screen; the coverage view reads it anyway.
-  if (!sites.size && !siteListForbidden) loadSiteList().then(() => fillSitePicker(), () => {});
+  // The site picker's list (the sites this key may read), once the view
+  // is on screen.
+  if (!sites.size) loadSiteList().then(() => fillSitePicker(), () => {});
   lastUpdate = Date.now();
   status.classList.remove('failed');
   status.textContent = `Updated ${new Date(lastUpdate).toLocaleTimeString()}`;
