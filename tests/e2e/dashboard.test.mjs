@@ -379,9 +379,69 @@ test('page detail: charts with data, histogram, navigation types and device spli
   await page.focus('#metric-LCP figure[data-chart=timeseries] svg');
   await page.keyboard.press('End');
   assert.match(await page.textContent('#metric-LCP .readout'), /p75 [\d.,]+ m?s/);
-  // The slot for issue 16's "what to fix first" panel exists.
-  assert.ok(await page.$('#fix-first'));
+  // No agent sent attribution for this page: the panel says how to get it.
+  assert.match(await page.textContent('#fix-first [data-fix-first=none]'), /attribution: true/);
   await shot(page, 'page-detail');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('what to fix first: the page’s LCP element, shift source, interaction and script behind its poor samples', async () => {
+  const FIX = 'fix.test';
+  const PRODUCT = `https://${FIX}/product`;
+  const send = (metrics) => post(collector.url, { ...pageView(PRODUCT, {}), metrics });
+  const report = (name, value, attribution, n) => ({ name, value, delta: value, id: `fix-${name}-${n}`, rating: 'good', navigationType: 'navigate', ...(attribution ? { attribution } : {}) });
+  // LCP: img.hero in 6 views (all poor), h1 in 2 (good), 2 poor views sent
+  // without attribution; time to first byte 0, 100, ... 700 ms.
+  const lcp = [...Array(6).fill(['img.hero', 4500]), ...Array(2).fill(['h1', 1200]), [null, 4200], [null, 4300]];
+  for (const [i, [target, v]] of lcp.entries()) {
+    const a = target && { target, url: `https://cdn.${FIX}/hero.jpg?w=800`, timeToFirstByte: i * 100, resourceLoadDelay: 50, resourceLoadDuration: 2000, elementRenderDelay: 10, loadState: 'complete' };
+    const metrics = [report('LCP', v, a, i)];
+    // CLS: #ad-slot shifts 0.3 in 3 views, footer 0.05 in 2.
+    if (i < 5) metrics.push(report('CLS', i < 3 ? 0.3 : 0.05, { largestShiftTarget: i < 3 ? '#ad-slot' : 'footer', largestShiftValue: 0.3, largestShiftTime: 900, loadState: 'complete' }, i));
+    // INP: button.buy at 640 ms in 2 views, its frame's longest script a tracker's.
+    if (i < 2) {
+      metrics.push(report('INP', 640, { interactionTarget: 'button.buy', interactionType: 'pointer', inputDelay: 40, processingDuration: 500, presentationDelay: 100,
+        longestScript: { url: 'https://tags.tracker.example/t.js?id=1', duration: 380 }, loadState: 'complete' }, i));
+    }
+    await send(metrics);
+  }
+  const q = `site=${FIX}&page=${encodeURIComponent(PRODUCT)}&window=28d`;
+  const fix = await getJson(`/v1/fix-first?${q}`);
+  const { page, context, errors } = await open(`/?view=page&${q.replace('&window=28d', '')}`);
+  const panel = '#fix-first';
+  await page.waitForSelector(`${panel} table.fix-table`);
+  const rows = await page.$$eval(`${panel} tbody tr`, (trs) => trs.map((tr) => ({
+    rank: Number(tr.dataset.rank), metric: tr.dataset.metric, kind: tr.dataset.kind, target: tr.dataset.target,
+    poor: Number(tr.querySelector('[data-figure=poor]').dataset.value),
+    poorShare: Number(tr.querySelector('[data-figure=poorShare]').dataset.value),
+    p75: Number(tr.querySelector('[data-figure=p75]').dataset.value),
+    count: Number(tr.querySelector('[data-figure=count]').dataset.value),
+    text: tr.textContent,
+  })));
+  // By hand: the most poor samples first, shares of all of a metric's poor samples.
+  assert.deepEqual(rows.map(({ text, ...r }) => r), [
+    { rank: 1, metric: 'LCP', kind: 'element', target: 'img.hero', poor: 6, poorShare: 6 / 8, p75: 4500, count: 6 },
+    { rank: 2, metric: 'CLS', kind: 'shift-source', target: '#ad-slot', poor: 3, poorShare: 1, p75: 0.3, count: 3 },
+    { rank: 3, metric: 'INP', kind: 'interaction-target', target: 'button.buy', poor: 2, poorShare: 1, p75: 640, count: 2 },
+    { rank: 4, metric: 'INP', kind: 'script', target: 'tags.tracker.example', poor: 2, poorShare: 1, p75: 380, count: 2 },
+  ]);
+  assert.match(rows[0].text, /LCP element.*img\.hero/);
+  assert.match(rows[0].text, /75\s?%/);
+  assert.match(rows[3].text, /third-party/);
+  // The same as the API's actions with poor samples (good causes, h1 and footer, are not listed).
+  assert.deepEqual(rows.map((r) => r.target), fix.actions.filter((a) => a.poor > 0).map((a) => a.target));
+  // Where LCP's time goes at p75 (nearest rank: the 6th of 8 times to first byte).
+  const lcpNote = `${panel} [data-fix-metric=LCP]`;
+  assert.equal(await value(page, `${lcpNote} [data-figure=timeToFirstByte]`), 500);
+  assert.equal(await value(page, `${lcpNote} [data-figure=resourceLoadDuration]`), 2000);
+  assert.equal(await value(page, `${lcpNote} [data-figure=attributed]`), 8);
+  assert.equal(await value(page, `${lcpNote} [data-figure=poorTotal]`), 8);
+  assert.equal(await value(page, `${panel} [data-fix-metric=INP] [data-figure=processingDuration]`), 500);
+  assert.equal(fix.metrics.LCP.subparts.timeToFirstByte, 500);
+  // FCP and TTFB have no reports here: said once, with nothing stray.
+  assert.equal((await page.textContent('#metric-FCP')).includes('null'), false);
+  await shot(page, 'fix-first');
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -1,11 +1,13 @@
-// Page detail (or a whole site, without `page`): per metric the p75 over
-// time with its p50-p95 band and threshold lines, the value histogram and
-// the form-factor split; the navigation-type mix; the alert history.
+// Page detail (or a whole site, without `page`): what to fix first (from
+// attribution); per metric the p75 over time with its p50-p95 band and
+// threshold lines, the value histogram and the form-factor split; the
+// navigation-type mix; the alert history.
 import { h, fig } from './dom.js';
 import { api, qs } from './api.js';
 import * as f from './format.js';
 import * as w from './widgets.js';
 import { bandChart, histogram } from './charts.js';
+import * as fixFirst from './fixfirst.js';
 
 export async function load(ctx) {
   const { state } = ctx;
@@ -13,12 +15,13 @@ export async function load(ctx) {
   if (!site) return { site: null };
   const page = state.page || '';
   const common = { site, page, ...ctx.common };
-  const [detail, series, alerts] = await Promise.all([
+  const [detail, series, alerts, fix] = await Promise.all([
     api(`/v1/page${qs(common)}`).catch((error) => ({ error })),
     Promise.all(f.METRICS.map((metric) => api(`/v1/timeseries${qs({ ...common, metric })}`).catch((error) => ({ error })))),
     api(`/v1/alerts${qs({ site, page: page || '', state: 'all', limit: 1000, history: 50 })}`).catch((error) => ({ error })),
+    fixFirst.load(common),
   ]);
-  return { site, page, detail, series, alerts };
+  return { site, page, detail, series, alerts, fix };
 }
 
 export function render(ctx, data) {
@@ -51,8 +54,7 @@ export function render(ctx, data) {
     f.METRICS.map((m) => ctx.link({ metric: m }, m, { class: state.metric === m ? 'current' : null, 'aria-current': state.metric === m ? 'true' : null, dataset: { jump: m } })));
   const sections = f.METRICS.map((m, i) => metricSection(ctx, m, detail.metrics?.[m], data.series[i], detail));
   return [head, facts, jump,
-    // Reserved for issue 16's "what to fix first" panel (attribution).
-    h('section', { id: 'fix-first', class: 'fix-first', hidden: true, 'aria-labelledby': 'fix-first-h' }, h('h2', { id: 'fix-first-h' }, 'What to fix first')),
+    fixFirst.render(data.fix),
     ...sections, navigationMix(detail), alertHistory(ctx, data)];
 }
 
@@ -61,8 +63,9 @@ function metricSection(ctx, metric, m, series, detail) {
   const section = h('section', { id: `metric-${metric}`, class: `metric-detail card${selected ? ' selected' : ''}`, 'aria-labelledby': `h-${metric}`, dataset: { section: metric } },
     h('h2', { id: `h-${metric}` }, h('abbr', { title: f.NAMES[metric] }, metric), ' ', h('span', { class: 'muted' }, f.NAMES[metric])));
   if (!m || !m.count) {
-    section.append(h('p', { class: 'muted' }, 'No reports in this window.'),
-      m && m.coverage != null ? h('p', { class: 'small' }, 'Reported on ', fig(metric, 'coverage', m.coverage, f.pct(m.coverage)), ' of page views.') : null);
+    // Element.append would print a null as "null".
+    section.append(h('p', { class: 'muted' }, 'No reports in this window.'));
+    if (m && m.coverage != null) section.append(h('p', { class: 'small' }, 'Reported on ', fig(metric, 'coverage', m.coverage, f.pct(m.coverage)), ' of page views.'));
     return section;
   }
   const thresholds = m.thresholds || series?.thresholds || f.THRESHOLDS[metric];

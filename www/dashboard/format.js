@@ -54,6 +54,12 @@ export function value(metric, v) {
   // CLS: two decimals as the Chrome UX Report shows it, three below 0.1
   // (where most pages are, and where two would hide the interval).
   if (isScore(metric)) return v > 0 && v < 0.1 ? nf3.format(v) : nf2.format(v);
+  return ms(v);
+}
+
+/** A duration: "850 ms", "2.21 s". */
+export function ms(v) {
+  if (v == null || Number.isNaN(v)) return '–';
   if (v >= 1000) return `${nf2.format(v / 1000)} s`;
   return `${nf.format(Math.round(v))} ms`;
 }
