@@ -233,6 +233,7 @@ pub fn start(c: Config) {
             Sink::Queue,
             Changes::WhileVisible,
             super::DEFAULT_DURATION_THRESHOLD,
+            false,
         );
     }
     on_hidden(flush_after_hooks);
