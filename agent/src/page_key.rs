@@ -138,6 +138,19 @@ pub fn without_user_info(key: &str) -> String {
     }
 }
 
+/// A browser-normalised absolute URL (`location.href`, an entry's `name`)
+/// as `location` would split it: origin (with any user info, which
+/// [`without_user_info`] removes from the key), path and query (without
+/// `?`); the fragment is dropped. `None` for a URL without `scheme://`.
+pub fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let authority = url.find("://")? + 3;
+    let url = url.split('#').next().unwrap_or_default();
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
+    let path_start = url.get(authority..)?.find('/').map_or(url.len(), |p| authority + p);
+    let path = url.get(path_start..).filter(|p| !p.is_empty()).unwrap_or("/");
+    Some((url.get(..path_start)?, path, query))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +272,26 @@ mod tests {
             page_key("https://a.example", "/about/12", "", &routes, &[]),
             "https://a.example/about/:id"
         );
+    }
+
+    #[test]
+    fn urls_split_like_location() {
+        assert_eq!(
+            split_url("https://shop.example/orders/12?token=x&a=1#top"),
+            Some(("https://shop.example", "/orders/12", "token=x&a=1"))
+        );
+        assert_eq!(
+            split_url("http://127.0.0.1:8080"),
+            Some(("http://127.0.0.1:8080", "/", ""))
+        );
+        assert_eq!(
+            split_url("http://h.example?q=1"),
+            Some(("http://h.example", "/", "q=1"))
+        );
+        assert_eq!(
+            split_url("https://u:p@h.example/a"),
+            Some(("https://u:p@h.example", "/a", ""))
+        );
+        assert_eq!(split_url("/relative"), None);
     }
 }
