@@ -7,8 +7,9 @@
 // navigationStartTime), with ids grouping reports the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useBrowserAndSite, waitFor } from './harness.mjs';
+import { useBrowserAndSite, waitFor, stubBfcacheRestore } from './harness.mjs';
 import { open, frames, pause, hide, show, metricReports, assertParity } from './support-input.mjs';
+import { assertParity as assertPaintParity } from './support-paint.mjs';
 
 let browser, site, collector;
 const contexts = useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
@@ -41,9 +42,14 @@ async function slowClick(page, busy) {
 const shift = (page, dy) => page.evaluate((dy) => window.shift(dy), dy);
 const softNavs = (page) => page.evaluate(() => window.__softNavs);
 
-async function assertAllParity(page, { set = 1 } = {}) {
+async function assertAllParity(page, { set = 1, restored = false } = {}) {
   const out = {};
   for (const name of METRICS) {
+    // After a bfcache restore, FCP and LCP are a double rAF: equal within a frame.
+    if (restored && (name === 'FCP' || name === 'LCP')) {
+      out[name] = assertPaintParity(assert, await metricReports(page, name, { set }), name);
+      continue;
+    }
     const r = await metricReports(page, name, { set });
     out[name] = await assertParity(page, assert, name, null, { set }).catch((e) => {
       if (r.wv.length === 0 && r.vs.length === 0) return r;
@@ -190,6 +196,29 @@ test('where the browser reports soft navigations, startPageView() does nothing',
   await hide(page);
   await frames(page);
   await assertAllParity(page);
+  assert.deepEqual(errors, []);
+});
+
+test('reportSoftNavs and a bfcache restore after a soft navigation: the restored instances keep the route, timed from the restore, as web-vitals', async () => {
+  const { page, errors } = await openSpa('softNavs=1');
+  await pause(page, 300);
+  await go(page, 'to-about', { count: 1 });
+  await shift(page, 50);
+  await stubBfcacheRestore(page);
+  await frames(page);
+  await show(page);
+  await shift(page, 30);
+  await slowClick(page, 150);
+  await hide(page);
+  await frames(page);
+  const r = await assertAllParity(page, { restored: true });
+  const restored = METRICS.flatMap((n) => r[n].vs).filter((m) => m.navigationType === 'back-forward-cache');
+  assert.ok(restored.length >= 4, JSON.stringify(restored));
+  for (const m of restored) {
+    assert.equal(m.navigationURL, `${site.url}/spa/about`);
+    assert.ok(m.navigationStartTime > 0);
+    assert.ok(m.navigationInteractionId > 0);
+  }
   assert.deepEqual(errors, []);
 });
 
