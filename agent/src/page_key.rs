@@ -143,10 +143,15 @@ pub fn without_user_info(key: &str) -> String {
 /// [`without_user_info`] removes from the key), path and query (without
 /// `?`); the fragment is dropped. `None` for a URL without `scheme://`.
 pub fn split_url(url: &str) -> Option<(&str, &str, &str)> {
-    let authority = url.find("://")? + 3;
-    let url = url.split('#').next().unwrap_or_default();
-    let (url, query) = url.split_once('?').unwrap_or((url, ""));
-    let path_start = url.get(authority..)?.find('/').map_or(url.len(), |p| authority + p);
+    // Byte searches: no substring searcher in the wasm.
+    let position = |s: &str, b: u8| s.bytes().position(|c| c == b);
+    let authority = url.as_bytes().windows(3).position(|w| w == b"://")? + 3;
+    let url = url.get(..position(url, b'#').unwrap_or(url.len()))?;
+    let (url, query) = match position(url, b'?') {
+        Some(q) => (url.get(..q)?, url.get(q + 1..)?),
+        None => (url, ""),
+    };
+    let path_start = position(url.get(authority..)?, b'/').map_or(url.len(), |p| authority + p);
     let path = url.get(path_start..).filter(|p| !p.is_empty()).unwrap_or("/");
     Some((url.get(..path_start)?, path, query))
 }
