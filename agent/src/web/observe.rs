@@ -19,6 +19,18 @@ pub enum Group {
     LargestContentfulPaint,
     LayoutShift,
     Event,
+    /// With `reportSoftNavs`: the group and `soft-navigation` entries (and
+    /// `interaction-contentful-paint` for LCP) in one observer.
+    SoftNavs(SoftGroup),
+}
+
+/// The groups that follow soft navigations, and `soft-navigation` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftGroup {
+    LargestContentfulPaint,
+    LayoutShift,
+    Event,
+    SoftNavigation,
 }
 
 impl Group {
@@ -28,6 +40,26 @@ impl Group {
             Group::LargestContentfulPaint => &["largest-contentful-paint"],
             Group::LayoutShift => &["layout-shift"],
             Group::Event => &["event", "first-input"],
+            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => &[
+                "largest-contentful-paint",
+                "interaction-contentful-paint",
+                "soft-navigation",
+            ],
+            Group::SoftNavs(SoftGroup::LayoutShift) => &["layout-shift", "soft-navigation"],
+            Group::SoftNavs(SoftGroup::Event) => &["event", "first-input", "soft-navigation"],
+            Group::SoftNavs(SoftGroup::SoftNavigation) => &["soft-navigation"],
+        }
+    }
+
+    /// The group whose entries the npm loader recorded (it records no
+    /// soft-navigation entries: those are always observed buffered).
+    fn recorded_as(self) -> Option<Group> {
+        match self {
+            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => Some(Group::LargestContentfulPaint),
+            Group::SoftNavs(SoftGroup::LayoutShift) => Some(Group::LayoutShift),
+            Group::SoftNavs(SoftGroup::Event) => Some(Group::Event),
+            Group::SoftNavs(SoftGroup::SoftNavigation) => None,
+            g => Some(g),
         }
     }
 }
@@ -82,11 +114,11 @@ fn observe_boxed(group: Group, duration_threshold: Option<f64>, on_batch: OnBatc
     });
     let callback = Closure::wrap(callback).into_js_value();
     let po = Observer::new(callback.unchecked_ref()).ok()?;
-    let recorded = super::recorded(group);
+    let recorded = group.recorded_as().and_then(super::recorded);
     for t in &types {
         let options: ObserveOptions = js_sys::Object::new().unchecked_into();
         options.set_type(t);
-        options.set_buffered(recorded.is_none());
+        options.set_buffered(recorded.is_none() || matches!(*t, "soft-navigation" | "interaction-contentful-paint"));
         if let Some(ms) = duration_threshold {
             options.set_duration_threshold(ms);
         }
