@@ -28,6 +28,8 @@
 extern crate alloc;
 
 mod api;
+#[cfg(any(test, feature = "attribution"))]
+mod attribution;
 mod cls;
 mod delivery;
 mod fcp;
