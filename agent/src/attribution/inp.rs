@@ -227,12 +227,16 @@ pub fn interaction_type(event_name: &str) -> InteractionType {
 /// Which subpart a script ran in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subpart {
+    /// Before the first handler ran.
     InputDelay,
+    /// In the handlers.
     ProcessingDuration,
+    /// After them, until the paint.
     PresentationDelay,
 }
 
 impl Subpart {
+    /// `input-delay`, `processing-duration` or `presentation-delay`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Subpart::InputDelay => "input-delay",

@@ -111,10 +111,12 @@ impl<R> ResourceBuffer<R> {
         self.entries.iter().rev().find(|e| f(e))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -64,6 +64,8 @@ fn start_estimate() {
 struct Interactions {
     longest: LongestInteractions<EventTiming>,
     count_before: f64,
+    #[cfg(feature = "attribution")]
+    attribution: Option<super::attribution::InpTracker>,
 }
 
 pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
@@ -71,12 +73,21 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
         return;
     }
     first_hidden_time();
+    // Long animation frames are observed from the call, as the reference does.
+    #[cfg(feature = "attribution")]
+    let attribution = sink.attribution().map(super::attribution::InpTracker::new);
     when_activated(move || {
         start_estimate();
         let m = Instance::new(MetricName::Inp, -1.0, sink, changes);
+        #[cfg(feature = "attribution")]
+        if let Some(t) = attribution.clone() {
+            m.set_attributor(Box::new(move |s| t.attribute(s.value, &s.entries)));
+        }
         let kept = Rc::new(RefCell::new(Interactions {
             longest: LongestInteractions::default(),
             count_before: 0.0,
+            #[cfg(feature = "attribution")]
+            attribution,
         }));
         // In an idle task, so that all entries of an interaction have
         // arrived and no work lands on its frame.
@@ -88,8 +99,21 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64) {
                     let selected = {
                         let mut k = kept.borrow_mut();
                         for e in entries {
+                            #[cfg(feature = "attribution")]
+                            if let Some(t) = &k.attribution {
+                                t.before_entry(&e);
+                            }
                             let e: EventTiming = e.unchecked_into();
-                            k.longest.add(interaction_id(&e), e.duration(), e.start_time(), e);
+                            let id = interaction_id(&e);
+                            k.longest.add(id, e.duration(), e.start_time(), e);
+                            #[cfg(feature = "attribution")]
+                            if let Some(t) = &k.attribution {
+                                t.after_entry(&k.longest, id);
+                            }
+                        }
+                        #[cfg(feature = "attribution")]
+                        if let Some(t) = &k.attribution {
+                            t.processed(&k.longest);
                         }
                         let count = interaction_count() - k.count_before;
                         match k.longest.select(count, m.navigation_type()) {

@@ -19,6 +19,9 @@ pub struct Report<'a> {
     pub navigation_type: NavigationType,
     /// The browser's entry objects (shared with the instance).
     pub entries: &'a Array,
+    /// What attribution says about it, where the sink asked for it.
+    #[cfg(feature = "attribution")]
+    pub attribution: Option<&'a super::attribution::Attribution>,
 }
 
 /// Where an instance's reports go.
@@ -32,6 +35,9 @@ pub enum Sink {
     /// A JavaScript callback, given one object per instance updated in place.
     #[cfg(feature = "js")]
     Js(crate::js::Callback),
+    /// Another sink whose reports carry attribution, with its options.
+    #[cfg(feature = "attribution")]
+    Attributed(Box<Sink>, super::attribution::Options),
 }
 
 impl Sink {
@@ -45,11 +51,24 @@ impl Sink {
                 id: r.id.into(),
                 navigation_type: r.navigation_type,
                 entries: super::observe::entries(r.entries),
+                #[cfg(feature = "attribution")]
+                attribution: r.attribution.cloned(),
             }),
             Sink::Hook(f) => f(),
             Sink::Queue => super::transport::enqueue(r),
             #[cfg(feature = "js")]
             Sink::Js(cb) => cb.deliver(r),
+            #[cfg(feature = "attribution")]
+            Sink::Attributed(sink, _) => sink.deliver(r),
+        }
+    }
+
+    /// The attribution options of a sink that wants attribution.
+    #[cfg(feature = "attribution")]
+    pub fn attribution(&self) -> Option<super::attribution::Options> {
+        match self {
+            Sink::Attributed(_, o) => Some(o.clone()),
+            _ => None,
         }
     }
 
@@ -57,6 +76,10 @@ impl Sink {
         #[cfg(feature = "js")]
         if let Sink::Js(cb) = self {
             cb.new_instance();
+        }
+        #[cfg(feature = "attribution")]
+        if let Sink::Attributed(sink, _) = self {
+            sink.new_instance();
         }
     }
 }
@@ -78,7 +101,14 @@ pub struct Instance {
     pub state: RefCell<State>,
     sink: RefCell<Sink>,
     changes: Changes,
+    /// Computes a report's attribution from the instance's state.
+    #[cfg(feature = "attribution")]
+    attribute: RefCell<Option<Attributor>>,
 }
+
+/// Computes a report's attribution from the instance's state.
+#[cfg(feature = "attribution")]
+pub type Attributor = Box<dyn Fn(&State) -> super::attribution::Attribution>;
 
 pub fn new_id() -> String {
     crate::id::metric_id(js_sys::Date::now(), js_sys::Math::random())
@@ -107,6 +137,8 @@ impl Instance {
             }),
             sink: RefCell::new(sink),
             changes,
+            #[cfg(feature = "attribution")]
+            attribute: RefCell::new(None),
         })
     }
 
@@ -125,6 +157,18 @@ impl Instance {
         if let Ok(mut sink) = self.sink.try_borrow_mut() {
             sink.new_instance();
         }
+    }
+
+    /// Where the sink wants attribution: what computes it.
+    #[cfg(feature = "attribution")]
+    pub fn set_attributor(&self, f: Attributor) {
+        *self.attribute.borrow_mut() = Some(f);
+    }
+
+    /// The sink's attribution options, where it wants attribution.
+    #[cfg(feature = "attribution")]
+    pub fn attribution(&self) -> Option<super::attribution::Options> {
+        self.sink.try_borrow().ok()?.attribution()
     }
 
     pub fn set(&self, value: f64, entries: Array) {
@@ -161,6 +205,8 @@ impl Instance {
             (r, s.id.clone(), s.entries.clone())
         };
         let s = self.state.borrow();
+        #[cfg(feature = "attribution")]
+        let attribution = self.attribute.borrow().as_ref().map(|f| f(&s));
         let r = Report {
             name: s.name,
             value: s.value,
@@ -169,6 +215,8 @@ impl Instance {
             id: &id,
             navigation_type: s.navigation_type,
             entries: &entries,
+            #[cfg(feature = "attribution")]
+            attribution: attribution.as_ref(),
         };
         drop(s);
         // A callback that makes the page report again (say, dispatches a

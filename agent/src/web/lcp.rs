@@ -26,10 +26,21 @@ pub fn start(sink: Sink, changes: Changes) {
         first_hidden_time();
         let report_all = changes == Changes::All;
         let m = Instance::new(MetricName::Lcp, -1.0, sink, changes);
+        #[cfg(feature = "attribution")]
+        let attribution = m.attribution().map(|o| {
+            let t = Rc::new(super::attribution::LcpTracker::new(o));
+            let at = t.clone();
+            m.set_attributor(Box::new(move |s| at.attribute(s)));
+            t
+        });
         let on_batch = {
             let m = m.clone();
             move |entries: Batch, _: &web_sys::PerformanceObserver| {
                 for e in &entries[crate::lcp::entries_to_process(entries.len(), report_all)] {
+                    #[cfg(feature = "attribution")]
+                    if let Some(t) = &attribution {
+                        t.process(e);
+                    }
                     if let Some(v) = crate::lcp::value(e.start_time(), activation_start(), first_hidden_time()) {
                         m.set(v, Array::of1(e));
                         m.report(false);

@@ -19,6 +19,12 @@ pub enum Group {
     LargestContentfulPaint,
     LayoutShift,
     Event,
+    /// Attribution: LCP's resource.
+    #[cfg(feature = "attribution")]
+    Resource,
+    /// Attribution: INP's long animation frames.
+    #[cfg(feature = "attribution")]
+    LongAnimationFrame,
 }
 
 impl Group {
@@ -28,6 +34,10 @@ impl Group {
             Group::LargestContentfulPaint => &["largest-contentful-paint"],
             Group::LayoutShift => &["layout-shift"],
             Group::Event => &["event", "first-input"],
+            #[cfg(feature = "attribution")]
+            Group::Resource => &["resource"],
+            #[cfg(feature = "attribution")]
+            Group::LongAnimationFrame => &["long-animation-frame"],
         }
     }
 }

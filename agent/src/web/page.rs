@@ -105,6 +105,12 @@ pub fn navigation_type() -> NavigationType {
     })
 }
 
+/// When the last bfcache restore happened (`pageshow`'s `timeStamp`).
+#[cfg(feature = "attribution")]
+pub fn restored_at() -> Option<f64> {
+    with(|l| l.restored_at)
+}
+
 /// Calls `f(event.timeStamp)` after every bfcache restore (`pageshow` with
 /// `persisted`), in the order the hooks were added.
 pub fn on_restore(f: impl Fn(f64) + 'static) {
