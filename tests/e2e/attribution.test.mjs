@@ -5,10 +5,12 @@
 // layout shift and its source, event, long animation frame, script).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, parityReady, stubVisibility, waitFor, useBrowserAndSite } from './harness.mjs';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { openPage, parityReady, stubVisibility, waitFor, useBrowserAndSite, schema } from './harness.mjs';
 
-let browser, site;
-const contexts = useBrowserAndSite((env) => ({ browser, site } = env));
+let browser, site, collector;
+const contexts = useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
+const validate = new Ajv2020({ allErrors: true }).compile(schema);
 
 async function open(query = '') {
   const o = await openPage(browser, `${site.url}/pages/attribution.html${query}`);
@@ -166,5 +168,82 @@ test('FCP and TTFB: subparts, load state, entries', async () => {
   const t = ttfb.attribution;
   assert.equal(t.navigationEntry.type, 'PerformanceNavigationTiming');
   assert.ok(Math.abs(t.waitingDuration + t.cacheDuration + t.dnsDuration + t.connectionDuration + t.requestDuration - ttfb.value) < 1e-9);
+  assert.deepEqual(errors, []);
+});
+
+/** One page view with an LCP image, a slow click and a layout shift, then hidden. */
+async function visit(endpoint) {
+  // The image pushes the shifting box down while loading (#box, the largest
+  // shift); the test's own shift moves #shifting sideways.
+  const o = await open(`?image=1&busy=250&beacon=${encodeURIComponent(endpoint)}`);
+  const { page } = o;
+  await page.evaluate(() => new Promise((resolve) => {
+    new PerformanceObserver((list) => list.getEntries().some((e) => e.url.includes('img=attr')) && resolve())
+      .observe({ type: 'largest-contentful-paint', buffered: true });
+  }));
+  await page.evaluate(() => window.__shift(60));
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.click('button.slow');
+  await settleClick(page);
+  await hide(page);
+  await both(page, 'INP');
+  return o;
+}
+
+test('init({attribution: true}): each beaconed report carries its attribution, compactly and privately', async () => {
+  site.beacons.length = 0;
+  const { page, errors } = await visit('/beacon');
+  const metrics = await waitFor(() => {
+    const all = site.beacons.flatMap((b) => b.json?.metrics ?? []);
+    const last = new Map(all.map((m) => [m.name, m]));
+    return ['FCP', 'LCP', 'CLS', 'INP', 'TTFB'].every((n) => last.has(n)) && last;
+  }, { what: 'beacons with all five metrics' });
+  for (const b of site.beacons) assert.ok(validate(b.json), JSON.stringify(validate.errors));
+  const r = await page.evaluate(() => window.__reports);
+  for (const name of ['FCP', 'LCP', 'CLS', 'INP', 'TTFB']) same(r, name);
+  const ours = (name) => of(r.vs, name).at(-1).attribution;
+  const lcp = metrics.get('LCP').attribution;
+  assert.equal(lcp.target, 'html>body>div.a.hero.z>img');
+  assert.equal(lcp.url, `${site.url}/pages/img/lcp-blocks.png`, 'the resource URL without its query string');
+  for (const k of ['timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']) assert.equal(lcp[k], ours('LCP')[k], k);
+  assert.deepEqual(Object.keys(lcp).sort(), ['elementRenderDelay', 'resourceLoadDelay', 'resourceLoadDuration', 'target', 'timeToFirstByte', 'url'], 'no entries');
+  const cls = metrics.get('CLS').attribution;
+  const { largestShiftTarget, largestShiftTime, largestShiftValue, loadState } = ours('CLS');
+  assert.deepEqual(cls, { largestShiftTarget, largestShiftTime, largestShiftValue, loadState });
+  const inp = metrics.get('INP').attribution;
+  assert.equal(inp.interactionTarget, 'html>body>button.b.slow');
+  assert.equal(inp.interactionType, 'pointer');
+  assert.equal(inp.loadState, 'complete');
+  for (const k of ['inputDelay', 'processingDuration', 'presentationDelay', 'totalScriptDuration', 'totalStyleAndLayoutDuration', 'totalPaintDuration']) assert.equal(inp[k], ours('INP')[k], k);
+  assert.deepEqual(inp.longestScript, {
+    url: `${site.url}/pages/attribution-support.js`,
+    function: 'slowClick',
+    duration: ours('INP').longestScript.intersectingDuration,
+  }, 'the script URL without query string and fragment');
+  const fcp = metrics.get('FCP').attribution;
+  assert.deepEqual(fcp, { timeToFirstByte: ours('FCP').timeToFirstByte, firstByteToFCP: ours('FCP').firstByteToFCP, loadState: ours('FCP').loadState });
+  const ttfb = metrics.get('TTFB').attribution;
+  for (const k of ['waitingDuration', 'cacheDuration', 'dnsDuration', 'connectionDuration', 'requestDuration']) assert.equal(ttfb[k], ours('TTFB')[k], k);
+  assert.deepEqual(errors, []);
+});
+
+test('the real collector stores the attribution and /v1/fix-first shows it', async () => {
+  const { page, errors } = await visit(`${collector.url}/v1/beacon`);
+  const r = await page.evaluate(() => window.__reports);
+  const clsTarget = of(r.vs, 'CLS').at(-1).attribution.largestShiftTarget;
+  const host = new URL(site.url).host;
+  const pageKey = `${site.url}/pages/attribution.html`;
+  const f = await waitFor(async () => {
+    const res = await fetch(`${collector.url}/v1/fix-first?site=${encodeURIComponent(host)}&page=${encodeURIComponent(pageKey)}`);
+    if (!res.ok) return false;
+    const f = await res.json();
+    return ['LCP', 'CLS', 'INP'].every((m) => f.metrics?.[m]?.attributed >= 1) && f;
+  }, { what: 'attributed LCP, CLS and INP in /v1/fix-first', timeout: 15000 });
+  assert.deepEqual(f.metrics.LCP.items.map((i) => i.target), ['html>body>div.a.hero.z>img']);
+  assert.deepEqual(f.metrics.CLS.items.map((i) => i.target), [clsTarget]);
+  assert.deepEqual(f.metrics.INP.items.map((i) => i.target), ['html>body>button.b.slow']);
+  assert.deepEqual(f.metrics.INP.scripts.map((s) => [s.target, s.firstParty]), [[host.split(':')[0], true]]);
+  assert.ok(f.metrics.INP.subparts.processingDuration >= 240, JSON.stringify(f.metrics.INP.subparts));
+  assert.ok(f.metrics.LCP.subparts.resourceLoadDuration >= 250, JSON.stringify(f.metrics.LCP.subparts));
   assert.deepEqual(errors, []);
 });

@@ -11,7 +11,7 @@
     });
   }
   window.__shift = (px) => {
-    document.getElementById('shifting').style.top = `${px}px`;
+    document.getElementById('shifting').style.left = `${px}px`;
   };
   let n = 0;
   function slowClick() {
