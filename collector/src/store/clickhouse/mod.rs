@@ -126,6 +126,24 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(options: ClickHouseOptions, client: clickhouse::Client) -> Shared {
+        Shared {
+            spill: Arc::new(writer::Spill::open(options.spill_path.clone())),
+            client,
+            options,
+            writer_id: writer_id(),
+            seq: AtomicU64::new(0),
+            phase: Mutex::new(StorePhase::Opening),
+            queue_depth: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            replay_signal: Notify::new(),
+            batches_inserted: AtomicU64::new(0),
+            batches_spilled: AtomicU64::new(0),
+            batches_replayed: AtomicU64::new(0),
+            insert_failures: AtomicU64::new(0),
+        }
+    }
+
     pub fn ready(&self) -> bool {
         *self.phase.lock().expect("phase lock poisoned") == StorePhase::Ready
     }
@@ -189,22 +207,7 @@ impl ClickHouse {
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot start the ClickHouse runtime: {e}")))?;
         let handle = runtime.handle().clone();
-        let spill = Arc::new(writer::Spill::open(options.spill_path.clone()));
-        let shared = Arc::new(Shared {
-            client: client(&options, true),
-            options: options.clone(),
-            writer_id: writer_id(),
-            seq: AtomicU64::new(0),
-            phase: Mutex::new(StorePhase::Opening),
-            queue_depth: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-            spill,
-            replay_signal: Notify::new(),
-            batches_inserted: AtomicU64::new(0),
-            batches_spilled: AtomicU64::new(0),
-            batches_replayed: AtomicU64::new(0),
-            insert_failures: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(options.clone(), client(&options, true)));
         let (tx, rx) = mpsc::channel(options.queue_len.max(1));
         let batcher = handle.spawn(writer::run_batcher(shared.clone(), rx));
         handle.spawn(writer::run_replayer(shared.clone()));
@@ -502,3 +505,5 @@ impl BlockOnSafe for tokio::runtime::Handle {
 mod shim_process;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

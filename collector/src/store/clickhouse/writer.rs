@@ -235,7 +235,7 @@ pub(super) async fn run_batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pend
     }
 }
 
-async fn make_durable(shared: &Shared, token: String, rows: Vec<RawRow>) -> Result<(), String> {
+pub(super) async fn make_durable(shared: &Shared, token: String, rows: Vec<RawRow>) -> Result<(), String> {
     if shared.spill.is_empty() {
         match insert_with_retries(shared, &token, &rows).await {
             Ok(()) => {
