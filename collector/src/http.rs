@@ -1072,6 +1072,7 @@ async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         }));
     }
     let mut text = state.metrics.render(&state.store.status(), &gauges);
+    text.push_str(&state.store.metrics_text());
     if let Some(alerts) = state.alerts.clone() {
         // Without the alert lines rather than without any metrics.
         match web::block(move || alerts.metrics_text().map_err(|e| e.to_string())).await {

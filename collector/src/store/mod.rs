@@ -497,6 +497,11 @@ pub trait Store: Send + Sync + 'static {
 
     fn status(&self) -> StoreStatus;
 
+    /// The engine's own lines for `/metrics` (Prometheus text), if any.
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
+
     /// Finishes pending writes, saves the aggregates and stops accepting
     /// writes. Blocks; called once at shutdown, outside the async runtime.
     fn close(&self) -> Result<(), StoreError>;

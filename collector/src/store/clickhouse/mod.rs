@@ -462,6 +462,25 @@ impl Store for ClickHouse {
         }
     }
 
+    fn metrics_text(&self) -> String {
+        let s = self.stats();
+        format!(
+            "# HELP vitalsign_clickhouse_batches_total Insert batches by outcome: inserted into ClickHouse, \
+             spilled to the local file, replayed from it.\n\
+             # TYPE vitalsign_clickhouse_batches_total counter\n\
+             vitalsign_clickhouse_batches_total{{outcome=\"inserted\"}} {}\n\
+             vitalsign_clickhouse_batches_total{{outcome=\"spilled\"}} {}\n\
+             vitalsign_clickhouse_batches_total{{outcome=\"replayed\"}} {}\n\
+             # HELP vitalsign_clickhouse_insert_failures_total Failed insert attempts (each retried or spilled).\n\
+             # TYPE vitalsign_clickhouse_insert_failures_total counter\n\
+             vitalsign_clickhouse_insert_failures_total {}\n\
+             # HELP vitalsign_clickhouse_spill_batches Batches in the spill file, waiting for ClickHouse.\n\
+             # TYPE vitalsign_clickhouse_spill_batches gauge\n\
+             vitalsign_clickhouse_spill_batches {}\n",
+            s.batches_inserted, s.batches_spilled, s.batches_replayed, s.insert_failures, s.spilled_batches_pending
+        )
+    }
+
     fn close(&self) -> Result<(), StoreError> {
         // Dropping the sender ends the batcher once it has made every
         // queued beacon durable.
