@@ -362,6 +362,16 @@ async fn migrate(shared: &Shared) -> Result<(), StoreError> {
             .map_err(ch_err)?;
         tracing::info!(version, "ClickHouse schema migrated");
     }
+    // On a cluster `reports` is a Distributed table over the shards'
+    // tables, whose TTL the operator sets (docs/clickhouse.md).
+    let engine: String = c
+        .query("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'reports'")
+        .fetch_one()
+        .await
+        .map_err(ch_err)?;
+    if engine != "MergeTree" {
+        return Ok(());
+    }
     for s in schema::retention_ddl(o.retention_days) {
         c.query(&s)
             .with_setting("materialize_ttl_after_modify", "0")

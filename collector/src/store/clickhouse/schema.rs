@@ -184,21 +184,24 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
 /// `Replicated*MergeTree` on every shard (`ON CLUSTER`), with a
 /// `Distributed` table over the shards for reads and inserts, sharded by
 /// `(site, metric, report_id)` so that a report and its re-reports meet on
-/// one shard. Run by an operator (the collector runs [`migrations`] on a
+/// one shard. The schema version and the leases are one table replicated
+/// on every node of every shard (no `{shard}` in their path): every
+/// collector must see the same claims. Run by an operator (the collector runs [`migrations`] on a
 /// single server); see `docs/clickhouse.md`.
 pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
     let days = retention_days.max(1);
     let on = format!("ON CLUSTER '{cluster}'");
     vec![
         format!("CREATE DATABASE IF NOT EXISTS {database} {on}"),
-        format!("CREATE TABLE IF NOT EXISTS {database}.vitalsign_schema {on} (\n    version UInt32,\n    applied_ms Int64\n) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/vitalsign_schema', '{{replica}}') ORDER BY version"),
+        format!("CREATE TABLE IF NOT EXISTS {database}.vitalsign_schema {on} (\n    version UInt32,\n    applied_ms Int64\n) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/vitalsign_schema', '{{replica}}') ORDER BY version"),
         format!(
             "CREATE TABLE IF NOT EXISTS {database}.reports_local {on} (
     {}
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/reports', '{{replica}}')
 PARTITION BY toYYYYMM(time)
 ORDER BY (site, metric, page, time)
-TTL toDateTime(time) + INTERVAL {days} DAY",
+TTL toDateTime(time) + INTERVAL {days} DAY
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
             raw_columns()
         ),
         format!(
@@ -211,7 +214,8 @@ ENGINE = Distributed('{cluster}', '{database}', 'reports_local', cityHash64(site
 ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{database}/reports_hourly', '{{replica}}')
 PARTITION BY toYYYYMM(hour)
 ORDER BY (site, metric, page, form_factor, hour)
-TTL hour + INTERVAL {days} DAY",
+TTL hour + INTERVAL {days} DAY
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
             rollup_columns()
         ),
         format!(
@@ -229,8 +233,9 @@ ENGINE = Distributed('{cluster}', '{database}', 'reports_hourly_local')"
     holder String,
     expires_ms Int64,
     claimed_ms Int64
-) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/leases', '{{replica}}')
-ORDER BY (name, epoch)"
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/leases', '{{replica}}')
+ORDER BY (name, epoch)
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}"
         ),
     ]
 }
@@ -281,10 +286,31 @@ mod tests {
             "CREATE MATERIALIZED VIEW IF NOT EXISTS vitalsign.reports_hourly_mv ON CLUSTER 'vs' TO vitalsign.reports_hourly_local",
             "FROM vitalsign.reports_local",
             "ENGINE = Distributed('vs', 'vitalsign', 'reports_hourly_local')",
-            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vitalsign/leases', '{replica}')",
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/leases', '{replica}')",
+            "SETTINGS replicated_deduplication_window = 10000",
         ] {
             assert!(ddl.contains(needle), "{needle}\n{ddl}");
         }
         assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 8);
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    /// docs/clickhouse.md gives the cluster DDL verbatim (for cluster
+    /// `vitalsign_cluster`, database `vitalsign`, 35 days).
+    #[test]
+    fn the_deployment_guide_holds_the_cluster_ddl_as_the_code_makes_it() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/clickhouse.md")).unwrap();
+        if std::env::var("PRINT_DDL").is_ok() {
+            for s in cluster_ddl("vitalsign_cluster", "vitalsign", 35) {
+                println!("{s};\n");
+            }
+        }
+        for s in cluster_ddl("vitalsign_cluster", "vitalsign", 35) {
+            assert!(doc.contains(&format!("{s};")), "docs/clickhouse.md lacks:\n{s};");
+        }
     }
 }
