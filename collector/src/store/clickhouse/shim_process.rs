@@ -25,11 +25,17 @@ impl Shim {
 
     /// On `port` (0: a free one), e.g. to restart one that was stopped.
     pub fn start_on(path: &Path, port: u16) -> Shim {
+        Shim::start_with(path, port, &[])
+    }
+
+    /// With extra arguments (`--user U --password P`).
+    pub fn start_with(path: &Path, port: u16, extra: &[&str]) -> Shim {
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         let mut child = Command::new(&python)
             .arg(script())
             .args(["--port", &port.to_string(), "--path"])
             .arg(path)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -263,6 +263,30 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
 }
 
 #[test]
+fn the_user_and_password_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start_with(&dir.path().join("ch"), 0, &["--user", "rum", "--password", "s3cret"]);
+    let mut wrong = options(&shim, dir.path());
+    wrong.user = Some("rum".into());
+    wrong.password = Some("nope".into());
+    let refused = ClickHouse::start(wrong).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        refused.status().phase,
+        StorePhase::Opening,
+        "not ready with a wrong password"
+    );
+    refused.close().unwrap();
+    let mut right = options(&shim, dir.path());
+    right.user = Some("rum".into());
+    right.password = Some("s3cret".into());
+    let store = ready(right);
+    block(insert_all(&store, &data(3, 5)));
+    assert!(!block(export_all(&store)).is_empty());
+    store.close().unwrap();
+}
+
+#[test]
 fn a_retried_batch_is_stored_once_and_the_rollup_fed_once() {
     let dir = tempfile::tempdir().unwrap();
     let shim = Shim::start(&dir.path().join("ch"));
