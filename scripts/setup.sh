@@ -48,6 +48,15 @@ for dir in npm tests; do
   fi
 done
 
+# The ClickHouse engine's tests run the collector against a ClickHouse HTTP
+# front end over chDB (tests/clickhouse/shim.py): embedded ClickHouse from
+# PyPI, as no ClickHouse server can be installed here.
+if ! python3 -c 'import chdb' 2>/dev/null; then
+  say "installing chdb-core (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check chdb-core \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages chdb-core
+fi
+
 if [ "${1:-}" = "--test" ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -166,6 +166,77 @@ pub struct Cli {
     /// notifications [default: http:// and the listening address]
     #[arg(long, env = "VITALSIGN_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Storage engine: sqlite (one collector, a file in the data
+    /// directory) or clickhouse (several collectors sharing one ClickHouse)
+    /// [default: sqlite]
+    #[arg(long, env = "VITALSIGN_STORE", value_name = "ENGINE")]
+    pub store: Option<StoreKind>,
+
+    /// ClickHouse HTTP URL (store = clickhouse) [default: http://localhost:8123]
+    #[arg(long, env = "VITALSIGN_CLICKHOUSE_URL", value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// ClickHouse database, created if missing [default: vitalsign]
+    #[arg(long, env = "VITALSIGN_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    pub clickhouse_database: Option<String>,
+
+    /// ClickHouse user [default: the server's default user]
+    #[arg(long, env = "VITALSIGN_CLICKHOUSE_USER", value_name = "USER")]
+    pub clickhouse_user: Option<String>,
+
+    /// ClickHouse password [default: none]
+    #[arg(
+        long,
+        env = "VITALSIGN_CLICKHOUSE_PASSWORD",
+        value_name = "PASS",
+        hide_env_values = true
+    )]
+    pub clickhouse_password: Option<String>,
+}
+
+/// The storage engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    #[value(name = "clickhouse")]
+    #[serde(rename = "clickhouse")]
+    ClickHouse,
+}
+
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://localhost:8123";
+pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "vitalsign";
+
+/// `[clickhouse]` of the config file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileClickHouse {
+    pub url: Option<String>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Where ClickHouse is (used when `store` is `clickhouse`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClickHouseSettings {
+    pub url: String,
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClickHouseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseSettings")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -205,6 +276,9 @@ pub struct FileConfig {
     /// `[alerts]`: rules and receivers.
     #[serde(default)]
     pub alerts: crate::alerts::AlertsFile,
+    pub store: Option<StoreKind>,
+    #[serde(default)]
+    pub clickhouse: FileClickHouse,
 }
 
 /// `[limits]` of the config file.
@@ -256,6 +330,37 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+fn clickhouse_settings(file: &FileConfig, cli: &Cli) -> Result<ClickHouseSettings, ConfigError> {
+    let f = &file.clickhouse;
+    let url = cli
+        .clickhouse_url
+        .clone()
+        .or_else(|| f.url.clone())
+        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.into());
+    let ok = url::Url::parse(url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+    if !ok {
+        return Err(invalid("clickhouse.url", format!("{url:?} is not an http(s) URL")));
+    }
+    let database = cli
+        .clickhouse_database
+        .clone()
+        .or_else(|| f.database.clone())
+        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_DATABASE.into());
+    if database.is_empty() || !database.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(invalid(
+            "clickhouse.database",
+            format!("{database:?} is not a database name (letters, digits and _)"),
+        ));
+    }
+    let empty_none = |s: Option<String>| s.filter(|s| !s.is_empty());
+    Ok(ClickHouseSettings {
+        url: url.trim().trim_end_matches('/').to_string(),
+        database,
+        user: empty_none(cli.clickhouse_user.clone().or_else(|| f.user.clone())),
+        password: empty_none(cli.clickhouse_password.clone().or_else(|| f.password.clone())),
+    })
+}
+
 /// Limits on beacons.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -305,6 +410,8 @@ pub struct Config {
     /// Base of dashboard links; `None`: from the listening address.
     pub public_url: Option<String>,
     pub alerts: crate::alerts::AlertsConfig,
+    pub store: StoreKind,
+    pub clickhouse: ClickHouseSettings,
 }
 
 impl Default for Config {
@@ -487,6 +594,8 @@ impl Config {
                 _ => None,
             },
             alerts: crate::alerts::AlertsConfig::from_file(&file.alerts).map_err(|e| invalid(e.key, e.message))?,
+            store: cli.store.or(file.store).unwrap_or_default(),
+            clickhouse: clickhouse_settings(file, cli)?,
         };
         config.check()?;
         Ok(config)
@@ -532,6 +641,17 @@ impl Config {
         self.data_dir.join(crate::store::DB_FILE_NAME)
     }
 
+    /// The ClickHouse engine's settings.
+    pub fn clickhouse_options(&self) -> crate::store::ClickHouseOptions {
+        let c = &self.clickhouse;
+        let mut o = crate::store::ClickHouseOptions::new(c.url.clone(), c.database.clone(), &self.data_dir);
+        o.user = c.user.clone();
+        o.password = c.password.clone();
+        o.retention_days = self.retention_days;
+        o.queue_len = self.queue_len;
+        o
+    }
+
     /// The store's settings.
     pub fn store_options(&self) -> crate::store::SqliteOptions {
         crate::store::SqliteOptions {
@@ -549,6 +669,63 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_and_clickhouse_come_from_flags_file_and_defaults() {
+        let c = Config::default();
+        assert_eq!(c.store, StoreKind::Sqlite);
+        assert_eq!(c.clickhouse.url, DEFAULT_CLICKHOUSE_URL);
+        assert_eq!(c.clickhouse.database, DEFAULT_CLICKHOUSE_DATABASE);
+        let file = FileConfig::parse(
+            "store = \"clickhouse\"\n[clickhouse]\nurl = \"http://ch:8123/\"\ndatabase = \"rum\"\nuser = \"u\"\npassword = \"p\"\n",
+        )
+        .unwrap();
+        let c = Config::merge(&file, &Cli::parse_from(["x"])).unwrap();
+        assert_eq!(c.store, StoreKind::ClickHouse);
+        assert_eq!(
+            c.clickhouse,
+            ClickHouseSettings {
+                url: "http://ch:8123".into(),
+                database: "rum".into(),
+                user: Some("u".into()),
+                password: Some("p".into()),
+            }
+        );
+        assert!(
+            !format!("{:?}", c.clickhouse).contains("\"p\""),
+            "the password is not logged"
+        );
+        let cli = Cli::parse_from([
+            "x",
+            "--store",
+            "sqlite",
+            "--clickhouse-url",
+            "https://other:8443",
+            "--clickhouse-database",
+            "db2",
+            "--clickhouse-user",
+            "u2",
+            "--clickhouse-password",
+            "p2",
+        ]);
+        let c = Config::merge(&file, &cli).unwrap();
+        assert_eq!(c.store, StoreKind::Sqlite);
+        assert_eq!(c.clickhouse.url, "https://other:8443");
+        assert_eq!(c.clickhouse.database, "db2");
+        assert_eq!(c.clickhouse.user.as_deref(), Some("u2"));
+        assert_eq!(c.clickhouse.password.as_deref(), Some("p2"));
+        let o = c.clickhouse_options();
+        assert_eq!((o.url.as_str(), o.database.as_str()), ("https://other:8443", "db2"));
+        for (toml, key) in [
+            ("[clickhouse]\nurl = \"ftp://x\"", "clickhouse.url"),
+            ("[clickhouse]\ndatabase = \"a-b\"", "clickhouse.database"),
+        ] {
+            let err = Config::merge(&FileConfig::parse(toml).unwrap(), &Cli::parse_from(["x"])).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        assert!(FileConfig::parse("store = \"mysql\"").is_err());
+        assert!(FileConfig::parse("[clickhouse]\nhost = \"x\"").is_err());
+    }
 
     #[test]
     fn flags_override_file_override_defaults() {

@@ -172,6 +172,8 @@ impl From<validate::Invalid> for ApiError {
 
 /// `Retry-After` while the store is starting: loading takes seconds.
 const STARTING_RETRY_SECS: u64 = 2;
+/// `Retry-After` while ClickHouse and the spill file both fail.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
 /// `Retry-After` while the disk is full: an operator has to act.
 const DISK_FULL_RETRY_SECS: u64 = 30;
 
@@ -186,6 +188,7 @@ impl From<StoreError> for ApiError {
             StoreError::Closed | StoreError::Overloaded => unavailable(Reason::Overloaded, 1),
             StoreError::Starting(_) => unavailable(Reason::Starting, STARTING_RETRY_SECS),
             StoreError::DiskFull(_) => unavailable(Reason::DiskFull, DISK_FULL_RETRY_SECS),
+            StoreError::Unavailable(_) => unavailable(Reason::StoreUnavailable, UNAVAILABLE_RETRY_SECS),
             StoreError::TooManySites { .. } => ApiError::rejected(Reason::TooManySites, e.to_string()),
             e => {
                 tracing::error!(error = %e, "store failed");
@@ -1069,6 +1072,7 @@ async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         }));
     }
     let mut text = state.metrics.render(&state.store.status(), &gauges);
+    text.push_str(&state.store.metrics_text());
     if let Some(alerts) = state.alerts.clone() {
         // Without the alert lines rather than without any metrics.
         match web::block(move || alerts.metrics_text().map_err(|e| e.to_string())).await {

@@ -81,6 +81,8 @@ reasons! {
         "The store is still opening (migrating its schema); `Retry-After`.";
     DiskFull = "disk_full", SERVICE_UNAVAILABLE,
         "No space left on the data directory's disk: nothing was stored; `Retry-After`.";
+    StoreUnavailable = "store_unavailable", SERVICE_UNAVAILABLE,
+        "The shared store (ClickHouse) cannot take the beacon and it could not be spilled to disk; `Retry-After`.";
     StoreFailed = "store_failed", INTERNAL_SERVER_ERROR,
         "The database failed to commit.";
 }

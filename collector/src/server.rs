@@ -10,11 +10,54 @@ use actix_web::HttpServer;
 
 use crate::alerts::source::StoreSource;
 use crate::alerts::{AlertError, Alerts};
+use crate::config::StoreKind;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, Policy};
 use crate::limit::RateLimits;
 use crate::metrics::Metrics;
-use crate::store::{Sqlite, Store, StoreError};
+use crate::store::{ClickHouse, Sqlite, Store, StoreError};
+
+/// The engine the collector runs on.
+#[derive(Clone)]
+enum Engine {
+    Sqlite(Arc<Sqlite>),
+    ClickHouse(Arc<ClickHouse>),
+}
+
+impl Engine {
+    fn start(config: &Config) -> Result<Engine, StoreError> {
+        Ok(match config.store {
+            StoreKind::Sqlite => {
+                let store = Sqlite::start_in_dir(&config.data_dir, config.store_options())?;
+                tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opening the store");
+                Engine::Sqlite(Arc::new(store))
+            }
+            StoreKind::ClickHouse => {
+                let o = config.clickhouse_options();
+                tracing::info!(url = %o.url, database = %o.database, sites = config.sites.len(), "opening the ClickHouse store");
+                Engine::ClickHouse(Arc::new(ClickHouse::start(o)?))
+            }
+        })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Engine::Sqlite(s) => s.clone(),
+            Engine::ClickHouse(s) => s.clone(),
+        }
+    }
+
+    fn wait_ready(&self) -> Result<(), StoreError> {
+        match self {
+            Engine::Sqlite(s) => s.wait_ready(),
+            Engine::ClickHouse(s) => s.wait_ready(),
+        }
+    }
+}
+
+/// The term of the alert evaluation lease among collectors sharing a
+/// ClickHouse: a collector that dies is taken over within it.
+const LEASE_TERM_MS: i64 = 15_000;
 
 /// What the collector prints to stdout once it accepts connections,
 /// followed by the bound address; scripts and tests wait for it.
@@ -167,8 +210,8 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let store = Arc::new(Sqlite::start_in_dir(&config.data_dir, config.store_options())?);
-    tracing::info!(db = %store.path().display(), sites = config.sites.len(), "opening the store");
+    let engine = Engine::start(config)?;
+    let store = engine.store();
     let mut state = state(config, store.clone());
     state.alerts = alerts.clone();
     // Rate limiters forget idle clients once a minute.
@@ -199,6 +242,12 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
         // ready and change nothing.
         if let Some(alerts) = &alerts {
             alerts.set_public_url(&format!("http://{}", addrs[0]));
+            if let Engine::ClickHouse(ch) = &engine {
+                // One evaluation (and so one notification) across the
+                // collectors sharing the database.
+                let holder = format!("{}@{}", ch.instance_id(), addrs[0]);
+                alerts.set_lease(Arc::new(ch.lease("alerts", holder, LEASE_TERM_MS)));
+            }
             match alerts.start(Box::new(StoreSource::new(store.clone()))) {
                 Ok(running) => running_alerts = Some(running),
                 Err(e) => {
@@ -208,10 +257,10 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
             }
         }
         actix_web::rt::spawn(stop_on_signal(server.handle()));
-        let (handle, store, failure) = (server.handle(), store.clone(), failure.clone());
+        let (handle, engine, failure) = (server.handle(), engine.clone(), failure.clone());
         watcher = std::thread::Builder::new()
             .name("store-watch".into())
-            .spawn(move || match store.wait_ready() {
+            .spawn(move || match engine.wait_ready() {
                 Ok(()) | Err(StoreError::Closed) => {}
                 Err(e) => {
                     *failure.lock().expect("failure lock poisoned") = Some(e);

@@ -626,6 +626,17 @@ impl Sketch {
         self.add_key(bin_of(value), 1);
     }
 
+    /// Adds `n` values to bin `key` ([`bin_of`]), or to the zero bin for
+    /// `None`: how an engine that counts values per bin itself (ClickHouse)
+    /// builds the same sketch.
+    pub fn add_bin(&mut self, key: Option<u32>, n: u64) {
+        match key {
+            None => self.zero += n,
+            Some(_) if n == 0 => {}
+            Some(key) => self.add_key(key, n),
+        }
+    }
+
     /// Adds `n` values to bin `key`.
     #[inline]
     fn add_key(&mut self, key: u32, n: u64) {

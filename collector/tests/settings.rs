@@ -6,6 +6,9 @@
 
 mod common;
 
+#[path = "../src/store/clickhouse/shim_process.rs"]
+mod shim_process;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -74,6 +77,14 @@ fn sample(key: &str) -> Option<(&'static str, &'static str)> {
             "[[sites]]\nhost = \"shop.example\"\napi_keys = [\"shop-key\"]\n[[sites]]\nhost = \"app.example:8443\"\norigins = [\"https://app.example\"]",
             "",
         ),
+        // `{ch}`: the URL of a chDB front end the test starts; every run
+        // gets it in VITALSIGN_CLICKHOUSE_URL too (so `--store clickhouse`
+        // alone finds it).
+        "store" => ("store = \"clickhouse\"\nclickhouse = { url = \"{ch}\" }", "clickhouse"),
+        "clickhouse.url" => ("[clickhouse]\nurl = \"{ch}\"", "{ch}"),
+        "clickhouse.database" => ("[clickhouse]\ndatabase = \"rum_test\"", "rum_test"),
+        "clickhouse.user" => ("[clickhouse]\nuser = \"rum\"", "rum"),
+        "clickhouse.password" => ("[clickhouse]\npassword = \"secret\"", "secret"),
         _ => return None,
     })
 }
@@ -147,6 +158,8 @@ fn every_documented_setting_starts_and_stops_cleanly() {
     let root = tempfile::tempdir().unwrap();
     let rows = documented();
     assert!(rows.len() >= 20, "the table was not found: {} rows", rows.len());
+    let shim = shim_process::Shim::start(&root.path().join("clickhouse"));
+    let ch = shim.url();
     let mut runs: Vec<(String, Command, std::path::PathBuf)> = Vec::new();
     let mut missing = Vec::new();
     for row in &rows {
@@ -154,6 +167,8 @@ fn every_documented_setting_starts_and_stops_cleanly() {
             missing.push(row.key.clone());
             continue;
         };
+        let (toml, value) = (toml.replace("{ch}", &ch), value.replace("{ch}", &ch));
+        let (toml, value) = (toml.as_str(), value.as_str());
         if !toml.is_empty() {
             let (cmd, dir) = with_file(root.path(), &format!("file-{}", row.key), toml);
             runs.push((format!("{} in the file", row.key), cmd, dir));
@@ -211,6 +226,10 @@ fn every_documented_setting_starts_and_stops_cleanly() {
                     break;
                 };
                 std::fs::create_dir_all(&dir).unwrap();
+                let mut cmd = cmd;
+                if !what.starts_with("VITALSIGN_CLICKHOUSE_URL") {
+                    cmd.env("VITALSIGN_CLICKHOUSE_URL", &ch);
+                }
                 if let Err(e) = start_and_stop(&what, cmd, &dir) {
                     failures.lock().unwrap().push(e);
                 }

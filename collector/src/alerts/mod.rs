@@ -21,6 +21,7 @@ use std::time::Duration;
 pub mod api;
 pub mod engine;
 pub mod evaluate;
+pub mod lease;
 pub mod outbox;
 pub mod receivers;
 pub mod rule;
@@ -65,6 +66,8 @@ pub struct Alerts {
     /// listening address is known unless configured.
     public_url: OnceLock<String>,
     delivery: Arc<Signal>,
+    /// With several collectors: evaluate only while holding it.
+    lease: OnceLock<Arc<dyn lease::Lease>>,
 }
 
 /// The running evaluator and delivery threads; [`Running::stop`] ends them.
@@ -87,6 +90,7 @@ impl Alerts {
             store: Arc::new(store),
             public_url: OnceLock::new(),
             delivery: Arc::new(Signal::default()),
+            lease: OnceLock::new(),
         };
         if let Some(url) = public_url {
             alerts.set_public_url(url);
@@ -97,6 +101,26 @@ impl Alerts {
     /// Sets the base of dashboard links, unless already set.
     pub fn set_public_url(&self, url: &str) {
         let _ = self.public_url.set(url.trim_end_matches('/').to_string());
+    }
+
+    /// Evaluates only while `lease` is held (collectors sharing a store);
+    /// set before [`Alerts::start`].
+    pub fn set_lease(&self, lease: Arc<dyn lease::Lease>) {
+        let _ = self.lease.set(lease);
+    }
+
+    /// Whether this collector evaluates now.
+    fn may_evaluate(&self) -> bool {
+        let Some(lease) = self.lease.get() else {
+            return true;
+        };
+        match lease.hold(now_ms()) {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the alert evaluation lease: not evaluating");
+                false
+            }
+        }
     }
 
     pub fn public_url(&self) -> &str {
@@ -205,6 +229,10 @@ impl Alerts {
         let mut last_prune: Option<i64> = None;
         while !signal.stopping() {
             let started = std::time::Instant::now();
+            if !self.may_evaluate() {
+                signal.wait(signal.generation(), interval.min(Duration::from_secs(1)));
+                continue;
+            }
             // A bug in one evaluation must not end alerting for good.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate(source)));
             match outcome {

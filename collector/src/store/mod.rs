@@ -17,6 +17,7 @@ use crate::aggregate::{Cell, Span};
 
 mod attribution_keys;
 mod cells;
+pub mod clickhouse;
 mod ids;
 mod rows;
 mod sqlite;
@@ -24,6 +25,7 @@ mod values;
 mod views;
 mod wal;
 
+pub use self::clickhouse::{ClickHouse, ClickHouseOptions};
 pub use sqlite::{Sqlite, SqliteOptions, DB_FILE_NAME};
 
 /// The page key that stands for every page of a site past the page cap.
@@ -192,6 +194,11 @@ pub enum StoreError {
     DiskFull(String),
     #[error("the store's write queue is full")]
     Overloaded,
+    /// The database cannot take the write now and it could not be kept
+    /// durably elsewhere (ClickHouse down and the spill file failing);
+    /// nothing of it was stored. Retry later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("site {site:?} would exceed the limit of {limit} sites")]
     TooManySites { site: String, limit: u32 },
     #[error("internal store error: {0}")]
@@ -232,6 +239,7 @@ impl StoreError {
             StoreError::Starting(why) => StoreError::Starting(why.clone()),
             StoreError::Closed => StoreError::Closed,
             StoreError::Overloaded => StoreError::Overloaded,
+            StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
             e => StoreError::Internal(format!("commit failed: {e}")),
         }
     }
@@ -488,6 +496,11 @@ pub trait Store: Send + Sync + 'static {
     fn export(&self, query: ExportQuery) -> ExportStream;
 
     fn status(&self) -> StoreStatus;
+
+    /// The engine's own lines for `/metrics` (Prometheus text), if any.
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
 
     /// Finishes pending writes, saves the aggregates and stops accepting
     /// writes. Blocks; called once at shutdown, outside the async runtime.

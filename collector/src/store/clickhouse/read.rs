@@ -1,0 +1,679 @@
+//! The read planner of the ClickHouse engine.
+//!
+//! Every read deduplicates the raw reports first, as the SQLite engine
+//! stores them: per `(site, metric, report_id)` the latest value
+//! (`argMax` by receipt time and sequence), and the page, form factor and
+//! time bucket of the first receipt (`argMin`). Rows up to
+//! [`REREPORT_WINDOW_MS`] before a span are read too, so that a re-report
+//! received inside the span of a report first received before it still
+//! counts where the first receipt does.
+//!
+//! Aggregates come back as counts per (page, metric, time bucket, rating,
+//! sketch bin), from which the same [`Cell`]s as the SQLite engine's are
+//! built: exact rating counts, and the collector's sketch with the same bins
+//! (`sketch::bin_of` is computed in SQL from the value's bits), so p50, p95
+//! and p99 are the same numbers. The exact p75 (and its interval) is then
+//! read from the values of the one bin it falls in, in a second query.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use beacon::{FormFactor, MetricName, NavigationType};
+use serde::Deserialize;
+
+use super::schema::bin_expr;
+use super::Shared;
+use crate::aggregate::{Cell, Span};
+use crate::percentile;
+use crate::sketch::Located;
+use crate::store::{
+    Aggregate, AggregateKey, AggregateQuery, Attributed, AttributionQuery, ExportQuery, PageScope, PageViews, Report,
+    StoreError, ViewsQuery, HOURLY_DAYS,
+};
+use crate::time::{now_ms, Resolution, DAY_MS};
+
+/// How long after its first receipt a re-report is looked for, before a
+/// span's start.
+pub const REREPORT_WINDOW_MS: i64 = DAY_MS;
+
+fn ch_err(e: clickhouse::error::Error) -> StoreError {
+    StoreError::Unavailable(format!("ClickHouse: {e}"))
+}
+
+/// A string literal.
+pub(crate) fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The retention cut-off and the hourly horizon, as the SQLite engine
+/// computes them.
+fn bounds(shared: &Shared) -> (i64, i64) {
+    let today = Resolution::Day.floor(now_ms());
+    let cutoff = today - (shared.options.retention_days.max(1) as i64 - 1) * DAY_MS;
+    (cutoff, (today - HOURLY_DAYS * DAY_MS).max(cutoff))
+}
+
+/// The part of a span the store answers for.
+fn clamp(shared: &Shared, span: &Span) -> Span {
+    let (cutoff, horizon) = bounds(shared);
+    let from_ms = match span.resolution {
+        Resolution::Day => cutoff,
+        Resolution::Hour => horizon,
+    };
+    let mut s = *span;
+    s.first = s.first.max(span.resolution.bucket(from_ms + span.resolution.ms() - 1));
+    s
+}
+
+#[cfg(test)]
+fn ff_str(ff: Option<FormFactor>) -> &'static str {
+    ff.map_or("", FormFactor::as_str)
+}
+
+fn ff_parse(s: &str) -> Option<FormFactor> {
+    FormFactor::ALL.into_iter().find(|f| f.as_str() == s)
+}
+
+fn nav_parse(s: &str) -> NavigationType {
+    NavigationType::ALL
+        .into_iter()
+        .find(|n| n.as_str() == s)
+        .unwrap_or(NavigationType::Navigate)
+}
+
+/// Filters of the deduplicated reports.
+#[derive(Default)]
+struct Filter<'a> {
+    site: Option<&'a str>,
+    page: Option<&'a str>,
+    metrics: &'a [MetricName],
+    form_factor: Option<FormFactor>,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// The deduplicated reports of `f`: `site, metric, report_id, page, ff,
+/// first_ms, v` (and more with `full`).
+fn dedup_sql(f: &Filter, full: bool) -> String {
+    let k = "(received_ms, seq)";
+    let mut wh = vec![format!("received_ms >= {}", f.from_ms - REREPORT_WINDOW_MS)];
+    if let Some(s) = f.site {
+        wh.push(format!("site = {}", lit(s)));
+    }
+    if !f.metrics.is_empty() && f.metrics.len() < MetricName::ALL.len() {
+        let list: Vec<String> = f.metrics.iter().map(|m| lit(m.as_str())).collect();
+        wh.push(format!("metric IN ({})", list.join(", ")));
+    }
+    let mut having = vec![format!("first_ms >= {}", f.from_ms), format!("first_ms < {}", f.to_ms)];
+    if let Some(p) = f.page {
+        having.push(format!("page = {}", lit(p)));
+    }
+    if let Some(ff) = f.form_factor {
+        having.push(format!("ff = {}", lit(ff.as_str())));
+    }
+    let extra = if full {
+        format!(
+            ", argMax(delta, {k}) AS d, argMin(navigation_type, {k}) AS nav, argMin(page_view_id, {k}) AS pv, \
+             argMin(session_id, {k}) AS sid, argMaxIf(attribution, {k}, attribution != '') AS attr, min(seq) AS first_seq"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT site, metric, report_id, argMin(page, {k}) AS page, argMin(form_factor, {k}) AS ff, \
+         min(received_ms) AS first_ms, argMax(value, {k}) AS v{extra} \
+         FROM reports WHERE {} GROUP BY site, metric, report_id HAVING {}",
+        wh.join(" AND "),
+        having.join(" AND ")
+    )
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct CellRow {
+    site: String,
+    page: String,
+    metric: String,
+    bucket: i64,
+    rating: u8,
+    bin: i64,
+    n: u64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct BinValues {
+    site: String,
+    page: String,
+    metric: String,
+    bucket: i64,
+    bin: i64,
+    values: Vec<f64>,
+}
+
+fn rating_expr() -> String {
+    let g = |which: usize| {
+        let mut out = String::from("multiIf(");
+        for m in MetricName::ALL {
+            let t = m.thresholds();
+            out.push_str(&format!(
+                "metric = '{}', {:?}, ",
+                m.as_str(),
+                if which == 0 { t.good } else { t.poor }
+            ));
+        }
+        out.push_str("nan)");
+        out
+    };
+    format!("toUInt8(multiIf(v <= {}, 0, v <= {}, 1, 2))", g(0), g(1))
+}
+
+type BucketKey = (String, String, MetricName, i64);
+
+/// One exact order statistic wanted: of the aggregate `index`, slot `slot`
+/// (0: p75, 1 and 2: its interval), the `rank`-th smallest of bin `bin`.
+struct Need {
+    index: usize,
+    slot: usize,
+    site: String,
+    page: Option<String>,
+    metric: MetricName,
+    span: Span,
+    bin: i64,
+    rank: u64,
+}
+
+pub(super) async fn aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Vec<Aggregate>, StoreError> {
+    let metrics: Vec<MetricName> = if q.metrics.is_empty() {
+        MetricName::ALL.to_vec()
+    } else {
+        q.metrics.clone()
+    };
+    let page = match &q.pages {
+        PageScope::Page(p) => Some(p.as_str()),
+        _ => None,
+    };
+    let mut out: Vec<Aggregate> = Vec::new();
+    // Per aggregate: its p75 and interval bounds, as far as known.
+    let mut exact: Vec<[Option<f64>; 3]> = Vec::new();
+    let mut needs: Vec<Need> = Vec::new();
+    // One query per resolution asked for.
+    let mut resolutions: Vec<Resolution> = q.spans.iter().map(|s| s.resolution).collect();
+    resolutions.dedup();
+    resolutions.sort_by_key(|r| r.ms());
+    resolutions.dedup();
+    let mut cells: HashMap<Resolution, BTreeMap<BucketKey, Cell>> = HashMap::new();
+    for &res in &resolutions {
+        let spans: Vec<Span> = q
+            .spans
+            .iter()
+            .filter(|s| s.resolution == res)
+            .map(|s| clamp(shared, s))
+            .filter(|s| !s.is_empty())
+            .collect();
+        let (Some(from), Some(to)) = (
+            spans.iter().map(|s| s.start_ms()).min(),
+            spans.iter().map(|s| s.end_ms()).max(),
+        ) else {
+            continue;
+        };
+        let f = Filter {
+            site: q.site.as_deref(),
+            page,
+            metrics: &metrics,
+            form_factor: q.form_factor,
+            from_ms: from,
+            to_ms: to,
+        };
+        let sql = format!(
+            "SELECT site, page, metric, toInt64(intDiv(first_ms, {res_ms})) AS bucket, {rating} AS rating, \
+             {bin} AS bin, count() AS n FROM ({d}) GROUP BY site, page, metric, bucket, rating, bin",
+            res_ms = res.ms(),
+            rating = rating_expr(),
+            bin = bin_expr("v"),
+            d = dedup_sql(&f, false),
+        );
+        let rows: Vec<CellRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+        let map = cells.entry(res).or_default();
+        for r in rows {
+            let Some(metric) = MetricName::parse(&r.metric) else {
+                continue;
+            };
+            let cell = map.entry((r.site, r.page, metric, r.bucket)).or_default();
+            match r.rating {
+                0 => cell.ratings.good += r.n,
+                1 => cell.ratings.needs_improvement += r.n,
+                _ => cell.ratings.poor += r.n,
+            }
+            cell.sketch.add_bin(u32::try_from(r.bin).ok(), r.n);
+        }
+    }
+    // Sites, and their pages, with reports.
+    let mut sites: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for map in cells.values() {
+        for (site, page, _, _) in map.keys() {
+            sites.entry(site.clone()).or_default().insert(page.clone());
+        }
+    }
+    for (site, pages) in &sites {
+        for span in &q.spans {
+            let clamped = clamp(shared, span);
+            let Some(map) = cells.get(&span.resolution) else {
+                continue;
+            };
+            for &metric in &metrics {
+                let cell_of = |page: &str| -> Cell {
+                    let mut c = Cell::default();
+                    if clamped.is_empty() {
+                        return c;
+                    }
+                    let lo = (site.clone(), page.to_string(), metric, clamped.first);
+                    let hi = (site.clone(), page.to_string(), metric, clamped.last);
+                    for (_, cell) in map.range(lo..=hi) {
+                        c.merge(cell);
+                    }
+                    c
+                };
+                let mut scopes: Vec<(Option<String>, Cell)> = Vec::new();
+                match &q.pages {
+                    PageScope::Site | PageScope::SiteAndPages => {
+                        let mut site_cell = Cell::default();
+                        let mut page_cells = Vec::new();
+                        for p in pages {
+                            let c = cell_of(p);
+                            site_cell.merge(&c);
+                            page_cells.push((Some(p.clone()), c));
+                        }
+                        scopes.push((None, site_cell));
+                        if matches!(q.pages, PageScope::SiteAndPages) {
+                            scopes.extend(page_cells);
+                        }
+                    }
+                    PageScope::Page(p) => {
+                        if pages.contains(p) {
+                            scopes.push((Some(p.clone()), cell_of(p)));
+                        }
+                    }
+                }
+                for (page, cell) in scopes {
+                    if cell.is_empty() {
+                        continue;
+                    }
+                    let n = cell.count() as usize;
+                    let mut ranks = Vec::new();
+                    if q.exact_p75 || q.p75_interval {
+                        ranks.push((0, percentile::rank(75.0, n) as u64));
+                    }
+                    if q.p75_interval {
+                        let (low, high) = percentile::interval_ranks(75.0, n).unwrap_or((1, 1));
+                        ranks.extend([(1, low as u64), (2, high as u64)]);
+                    }
+                    let index = out.len();
+                    let mut known: [Option<f64>; 3] = [None; 3];
+                    for (slot, rank) in ranks {
+                        match cell.sketch.locate_rank(rank) {
+                            Some(Located::Zero) => known[slot] = Some(0.0),
+                            Some(Located::Bin { key, rank_in_bin, .. }) => needs.push(Need {
+                                index,
+                                slot,
+                                site: site.clone(),
+                                page: page.clone(),
+                                metric,
+                                span: clamped,
+                                bin: key as i64,
+                                rank: rank_in_bin,
+                            }),
+                            None => {}
+                        }
+                    }
+                    exact.push(known);
+                    out.push(Aggregate {
+                        key: AggregateKey {
+                            site: site.clone(),
+                            page,
+                            metric,
+                            form_factor: q.form_factor,
+                        },
+                        span: *span,
+                        cell,
+                        p75: None,
+                        p75_interval: None,
+                    });
+                }
+            }
+        }
+    }
+    if !needs.is_empty() {
+        let found = exact_values(shared, q, &metrics, &needs).await?;
+        for (need, value) in needs.iter().zip(found) {
+            exact[need.index][need.slot] = value;
+        }
+    }
+    for (a, e) in out.iter_mut().zip(&exact) {
+        a.p75 = e[0];
+        if q.p75_interval {
+            if let (Some(l), Some(h)) = (e[1], e[2]) {
+                a.p75_interval = Some((l, h));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The values at the wanted ranks of the wanted bins.
+async fn exact_values(
+    shared: &Shared,
+    q: &AggregateQuery,
+    metrics: &[MetricName],
+    needs: &[Need],
+) -> Result<Vec<Option<f64>>, StoreError> {
+    let mut by_res: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, n) in needs.iter().enumerate() {
+        by_res.entry(n.span.resolution.ms()).or_default().push(i);
+    }
+    let mut out = vec![None; needs.len()];
+    for (res_ms, idx) in by_res {
+        let from = idx.iter().map(|&i| needs[i].span.start_ms()).min().expect("non-empty");
+        let to = idx.iter().map(|&i| needs[i].span.end_ms()).max().expect("non-empty");
+        let wanted: BTreeSet<(String, &'static str, i64)> = idx
+            .iter()
+            .map(|&i| (needs[i].site.clone(), needs[i].metric.as_str(), needs[i].bin))
+            .collect();
+        let list: Vec<String> = wanted
+            .iter()
+            .map(|(s, m, b)| format!("({}, {}, {b})", lit(s), lit(m)))
+            .collect();
+        let page = match &q.pages {
+            PageScope::Page(p) => Some(p.as_str()),
+            _ => None,
+        };
+        let f = Filter {
+            site: q.site.as_deref(),
+            page,
+            metrics,
+            form_factor: q.form_factor,
+            from_ms: from,
+            to_ms: to,
+        };
+        let sql = format!(
+            "SELECT site, page, metric, toInt64(intDiv(first_ms, {res_ms})) AS bucket, bin, arraySort(groupArray(v)) AS values \
+             FROM (SELECT site, page, metric, first_ms, v, {bin} AS bin FROM ({d})) \
+             WHERE (site, metric, bin) IN ({list}) GROUP BY site, page, metric, bucket, bin",
+            bin = bin_expr("v"),
+            d = dedup_sql(&f, false),
+            list = list.join(", "),
+        );
+        let rows: Vec<BinValues> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+        for &i in &idx {
+            let n = &needs[i];
+            let mut values: Vec<f64> = rows
+                .iter()
+                .filter(|r| {
+                    r.site == n.site
+                        && r.metric == n.metric.as_str()
+                        && r.bin == n.bin
+                        && n.page.as_ref().is_none_or(|p| *p == r.page)
+                        && (n.span.first..=n.span.last).contains(&r.bucket)
+                })
+                .flat_map(|r| r.values.iter().copied())
+                .collect();
+            values.sort_by(f64::total_cmp);
+            out[i] = values.get(n.rank as usize - 1).copied();
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn count_at_or_below(
+    shared: &Shared,
+    key: &AggregateKey,
+    span: Span,
+    threshold: f64,
+) -> Result<u64, StoreError> {
+    let clamped = clamp(shared, &span);
+    if clamped.is_empty() {
+        return Ok(0);
+    }
+    let metrics = [key.metric];
+    let f = Filter {
+        site: Some(&key.site),
+        page: key.page.as_deref(),
+        metrics: &metrics,
+        form_factor: key.form_factor,
+        from_ms: clamped.start_ms(),
+        to_ms: clamped.end_ms(),
+    };
+    let sql = format!(
+        "SELECT count() FROM ({}) WHERE v <= {threshold:?}",
+        dedup_sql(&f, false)
+    );
+    shared.client.query(&sql).fetch_one::<u64>().await.map_err(ch_err)
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct ViewRow {
+    site: String,
+    page: String,
+    nav: String,
+    n: u64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct LastRow {
+    site: String,
+    page: String,
+    last: i64,
+}
+
+/// A page's views by navigation type, and its last beacon.
+type PageViewCounts = ([u64; 7], Option<i64>);
+
+pub(super) async fn page_views(shared: &Shared, q: &ViewsQuery) -> Result<Vec<PageViews>, StoreError> {
+    let (cutoff, _) = bounds(shared);
+    let span = clamp(shared, &q.span);
+    let site_filter = q
+        .site
+        .as_deref()
+        .map(|s| format!(" AND site = {}", lit(s)))
+        .unwrap_or_default();
+    let page_filter = match &q.pages {
+        PageScope::Page(p) => format!(" AND page = {}", lit(p)),
+        _ => String::new(),
+    };
+    let mut counts: Vec<ViewRow> = Vec::new();
+    if !span.is_empty() {
+        let k = "(received_ms, seq)";
+        let ff = q
+            .form_factor
+            .map(|f| format!(" AND ff = {}", lit(f.as_str())))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT site, page, nav, count() AS n FROM (\
+               SELECT site, page_view_id, argMin(page, {k}) AS page, argMin(form_factor, {k}) AS ff, \
+               argMin(navigation_type, {k}) AS nav, min(received_ms) AS first_ms FROM reports \
+               WHERE page_view_id != '' AND received_ms >= {lo}{site_filter} GROUP BY site, page_view_id \
+               HAVING first_ms >= {from} AND first_ms < {to}{ff}) WHERE 1{page_filter} GROUP BY site, page, nav",
+            lo = span.start_ms() - REREPORT_WINDOW_MS,
+            from = span.start_ms(),
+            to = span.end_ms(),
+        );
+        counts = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    }
+    let sql = format!(
+        "SELECT site, page, max(received_ms) AS last FROM reports WHERE received_ms >= {cutoff}{site_filter}{page_filter} \
+         GROUP BY site, page"
+    );
+    let lasts: Vec<LastRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    // site -> page -> (navigation counts, last beacon)
+    let mut by: BTreeMap<String, BTreeMap<String, PageViewCounts>> = BTreeMap::new();
+    for l in lasts {
+        by.entry(l.site).or_default().entry(l.page).or_default().1 = Some(l.last);
+    }
+    for c in counts {
+        let nav = nav_parse(&c.nav);
+        let i = NavigationType::ALL.iter().position(|n| *n == nav).unwrap_or(0);
+        by.entry(c.site).or_default().entry(c.page).or_default().0[i] += c.n;
+    }
+    let mut out = Vec::new();
+    for (site, pages) in by {
+        if !matches!(q.pages, PageScope::Page(_)) {
+            let mut total = [0u64; 7];
+            let mut last = None;
+            for (counts, l) in pages.values() {
+                for (t, c) in total.iter_mut().zip(counts) {
+                    *t += c;
+                }
+                last = last.max(*l);
+            }
+            if last.is_some() || total.iter().any(|&n| n > 0) {
+                out.push(PageViews {
+                    site: site.clone(),
+                    page: None,
+                    by_navigation: total,
+                    last_received_ms: last,
+                });
+            }
+        }
+        if matches!(q.pages, PageScope::Site) {
+            continue;
+        }
+        for (page, (counts, last)) in pages {
+            if last.is_some() || counts.iter().any(|&n| n > 0) {
+                out.push(PageViews {
+                    site: site.clone(),
+                    page: Some(page),
+                    by_navigation: counts,
+                    last_received_ms: last,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct AttrRow {
+    metric: String,
+    v: f64,
+    attr: String,
+}
+
+pub(super) async fn attributions(shared: &Shared, q: &AttributionQuery) -> Result<Vec<Attributed>, StoreError> {
+    let (cutoff, _) = bounds(shared);
+    let f = Filter {
+        site: Some(&q.site),
+        page: q.page.as_deref(),
+        metrics: &q.metrics,
+        form_factor: q.form_factor,
+        from_ms: q.from_ms.max(cutoff),
+        to_ms: q.to_ms,
+    };
+    let sql = format!("SELECT metric, v, attr FROM ({}) WHERE attr != ''", dedup_sql(&f, true));
+    let rows: Vec<AttrRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let metric = MetricName::parse(&r.metric)?;
+            if !q.metrics.is_empty() && !q.metrics.contains(&metric) {
+                return None;
+            }
+            Some(Attributed {
+                metric,
+                value: r.v,
+                attribution: serde_json::from_str(&r.attr).ok()?,
+            })
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct ExportRow {
+    site: String,
+    metric: String,
+    report_id: String,
+    page: String,
+    ff: String,
+    first_ms: i64,
+    v: f64,
+    d: f64,
+    nav: String,
+    pv: String,
+    sid: String,
+    attr: String,
+}
+
+pub(super) async fn export(shared: &Shared, q: &ExportQuery) -> Result<Vec<Report>, StoreError> {
+    let (cutoff, _) = bounds(shared);
+    let f = Filter {
+        site: q.site.as_deref(),
+        from_ms: q.from_ms.max(cutoff),
+        to_ms: q.to_ms,
+        ..Filter::default()
+    };
+    let sql = format!(
+        "SELECT site, metric, report_id, page, ff, first_ms, v, d, nav, pv, sid, attr FROM ({}) \
+         ORDER BY first_ms, first_seq",
+        dedup_sql(&f, true)
+    );
+    let rows: Vec<ExportRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let metric = MetricName::parse(&r.metric)?;
+            Some(Report {
+                site: r.site,
+                page: r.page,
+                metric,
+                report_id: r.report_id,
+                value: r.v,
+                delta: r.d,
+                rating: metric.rate(r.v),
+                navigation_type: nav_parse(&r.nav),
+                form_factor: ff_parse(&r.ff),
+                page_view_id: (!r.pv.is_empty()).then_some(r.pv),
+                session_id: (!r.sid.is_empty()).then_some(r.sid),
+                received_at_ms: r.first_ms,
+                attribution: if r.attr.is_empty() {
+                    None
+                } else {
+                    serde_json::from_str(&r.attr).ok()
+                },
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_escaped() {
+        assert_eq!(lit("a'b\\c"), "'a\\'b\\\\c'");
+    }
+
+    #[test]
+    fn ratings_use_the_reference_thresholds() {
+        let r = rating_expr();
+        assert!(r.contains("metric = 'LCP', 2500.0"), "{r}");
+        assert!(r.contains("metric = 'LCP', 4000.0"), "{r}");
+    }
+
+    #[test]
+    fn form_factor_codes_round_trip() {
+        for ff in FormFactor::ALL {
+            assert_eq!(ff_parse(ff_str(Some(ff))), Some(ff));
+        }
+        assert_eq!(ff_parse(ff_str(None)), None);
+        for n in NavigationType::ALL {
+            assert_eq!(nav_parse(n.as_str()), n);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The ClickHouse schema: created and migrated by the collector at start,
+//! with a version table (`vitalsign_schema`), as the SQLite engine does
+//! with `user_version`.
+//!
+//! - `reports`: the raw reports, one row per report as received (a
+//!   re-report is a row of its own: reads keep the latest value of each
+//!   `(site, metric, report_id)` with `argMax`, and the page, form factor
+//!   and time of its first row with `argMin`, as the SQLite engine does).
+//!   `MergeTree`, partitioned by month, ordered by site, metric, page key,
+//!   time; enumerations as `LowCardinality(String)` of their wire names
+//!   (explicit codes, pinned by a test); a TTL for the retention.
+//!   `insert_deduplication_token` needs `non_replicated_deduplication_window`
+//!   on a non-replicated table (on the rollup too: a retried batch must
+//!   not feed the view twice, with
+//!   `deduplicate_blocks_in_dependent_materialized_views`).
+//! - `reports_hourly`: the hourly rollup, an `AggregatingMergeTree` fed by
+//!   the materialized view `reports_hourly_mv`: `count`, `countIf` at the
+//!   rating thresholds and `quantilesDD` states (CLS scaled by
+//!   [`CLS_SCALE`] before sketching), and the counts per bin of the
+//!   collector's own sketch (`sketch::bin_of`, from the value's bits).
+//! - `leases`: claims of the alert evaluator's lease (see `lease.rs`).
+//!
+//! [`cluster_ddl`] gives the same tables for a replicated cluster
+//! (`ReplicatedMergeTree` and `Distributed`), documented in
+//! `docs/clickhouse.md` and checked as text by a test.
+
+use beacon::MetricName;
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// CLS is sketched as `value * CLS_SCALE` in the rollup's `quantilesDD`
+/// (its values are mostly below 1).
+pub const CLS_SCALE: f64 = 1000.0;
+
+/// `quantilesDD`'s relative accuracy in the rollup, and the levels kept.
+pub const DD_ACCURACY: f64 = 0.005;
+pub const DD_LEVELS: [f64; 4] = [0.5, 0.75, 0.95, 0.99];
+
+/// Blocks remembered for `insert_deduplication_token` on the raw table.
+pub const DEDUP_WINDOW: u32 = 10_000;
+
+pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS vitalsign_schema (
+    version UInt32,
+    applied_ms Int64
+) ENGINE = MergeTree ORDER BY version";
+
+/// `multiIf` over the metric's name giving its `good` (`which` = 0) or
+/// `poor` (1) threshold.
+fn threshold_expr(which: usize) -> String {
+    let mut out = String::from("multiIf(");
+    for m in MetricName::ALL {
+        let t = m.thresholds();
+        let v = if which == 0 { t.good } else { t.poor };
+        out.push_str(&format!("metric = '{}', {v:?}, ", m.as_str()));
+    }
+    out.push_str("nan)");
+    out
+}
+
+/// The sketch bin of `value` as `sketch::bin_of` computes it (the top bits
+/// of the IEEE-754 double), -1 for zero.
+pub fn bin_expr(value: &str) -> String {
+    format!(
+        "if({value} <= 0, toInt64(-1), toInt64(bitShiftRight(reinterpretAsUInt64({value}), {})))",
+        52 - crate::sketch::SUB_BIN_BITS
+    )
+}
+
+fn raw_columns() -> &'static str {
+    "site LowCardinality(String),
+    page String,
+    metric LowCardinality(String),
+    report_id String,
+    value Float64,
+    delta Float64,
+    navigation_type LowCardinality(String),
+    form_factor LowCardinality(String),
+    page_view_id String,
+    session_id String,
+    received_ms Int64,
+    seq UInt64,
+    attribution String,
+    time DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(received_ms, 'UTC')"
+}
+
+fn rollup_columns() -> String {
+    format!(
+        "site LowCardinality(String),
+    metric LowCardinality(String),
+    page String,
+    form_factor LowCardinality(String),
+    hour DateTime('UTC'),
+    reports AggregateFunction(count),
+    good AggregateFunction(countIf, UInt8),
+    needs_improvement AggregateFunction(countIf, UInt8),
+    quantiles AggregateFunction(quantilesDD({DD_ACCURACY}, {}), Float64),
+    bins SimpleAggregateFunction(sumMap, Tuple(Array(Int64), Array(UInt64)))",
+        dd_levels()
+    )
+}
+
+fn dd_levels() -> String {
+    DD_LEVELS.iter().map(|l| format!("{l}")).collect::<Vec<_>>().join(", ")
+}
+
+fn mv_select(source: &str) -> String {
+    let (good, poor) = (threshold_expr(0), threshold_expr(1));
+    format!(
+        "SELECT site, metric, page, form_factor, toStartOfHour(time) AS hour,
+    countState() AS reports,
+    countIfState(value <= {good}) AS good,
+    countIfState(value > {good} AND value <= {poor}) AS needs_improvement,
+    quantilesDDState({DD_ACCURACY}, {levels})(if(metric = 'CLS', value * {CLS_SCALE:?}, value)) AS quantiles,
+    sumMap([{bin}], [toUInt64(1)]) AS bins
+FROM {source}
+GROUP BY site, metric, page, form_factor, hour",
+        levels = dd_levels(),
+        bin = bin_expr("value"),
+    )
+}
+
+/// The statements of each version, in order. Each is idempotent (`IF NOT
+/// EXISTS`), so that collectors starting together may run them twice.
+pub fn migrations(retention_days: u32) -> Vec<(u32, Vec<String>)> {
+    let days = retention_days.max(1);
+    vec![
+        (
+            1,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS reports (
+    {}
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(time)
+ORDER BY (site, metric, page, time)
+TTL toDateTime(time) + INTERVAL {days} DAY
+SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
+                    raw_columns()
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS reports_hourly (
+    {}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (site, metric, page, form_factor, hour)
+TTL hour + INTERVAL {days} DAY
+SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
+                    rollup_columns()
+                ),
+                format!(
+                    "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_hourly_mv TO reports_hourly AS\n{}",
+                    mv_select("reports")
+                ),
+            ],
+        ),
+        (
+            2,
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS leases (
+    name String,
+    epoch UInt64,
+    holder String,
+    expires_ms Int64,
+    claimed_ms Int64
+) ENGINE = MergeTree
+ORDER BY (name, epoch)
+SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
+            )],
+        ),
+    ]
+}
+
+/// The retention, applied to a database made with another one.
+pub fn retention_ddl(retention_days: u32) -> Vec<String> {
+    let days = retention_days.max(1);
+    vec![
+        format!("ALTER TABLE reports MODIFY TTL toDateTime(time) + INTERVAL {days} DAY"),
+        format!("ALTER TABLE reports_hourly MODIFY TTL hour + INTERVAL {days} DAY"),
+    ]
+}
+
+/// The schema for a replicated cluster named `cluster`: each table as a
+/// `Replicated*MergeTree` on every shard (`ON CLUSTER`), with a
+/// `Distributed` table over the shards for reads and inserts, sharded by
+/// `(site, metric, report_id)` so that a report and its re-reports meet on
+/// one shard. The schema version and the leases are one table replicated
+/// on every node of every shard (no `{shard}` in their path): every
+/// collector must see the same claims. Run by an operator (the collector runs [`migrations`] on a
+/// single server); see `docs/clickhouse.md`.
+pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
+    let days = retention_days.max(1);
+    let on = format!("ON CLUSTER '{cluster}'");
+    vec![
+        format!("CREATE DATABASE IF NOT EXISTS {database} {on}"),
+        format!("CREATE TABLE IF NOT EXISTS {database}.vitalsign_schema {on} (\n    version UInt32,\n    applied_ms Int64\n) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/vitalsign_schema', '{{replica}}') ORDER BY version"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.reports_local {on} (
+    {}
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/reports', '{{replica}}')
+PARTITION BY toYYYYMM(time)
+ORDER BY (site, metric, page, time)
+TTL toDateTime(time) + INTERVAL {days} DAY
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
+            raw_columns()
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.reports {on} AS {database}.reports_local
+ENGINE = Distributed('{cluster}', '{database}', 'reports_local', cityHash64(site, metric, report_id))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.reports_hourly_local {on} (
+    {}
+) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{database}/reports_hourly', '{{replica}}')
+PARTITION BY toYYYYMM(hour)
+ORDER BY (site, metric, page, form_factor, hour)
+TTL hour + INTERVAL {days} DAY
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
+            rollup_columns()
+        ),
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.reports_hourly_mv {on} TO {database}.reports_hourly_local AS\n{}",
+            mv_select(&format!("{database}.reports_local"))
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.reports_hourly {on} AS {database}.reports_hourly_local
+ENGINE = Distributed('{cluster}', '{database}', 'reports_hourly_local')"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.leases {on} (
+    name String,
+    epoch UInt64,
+    holder String,
+    expires_ms Int64,
+    claimed_ms Int64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/leases', '{{replica}}')
+ORDER BY (name, epoch)
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}"
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_in_the_rollup_are_the_reference_ones() {
+        let good = threshold_expr(0);
+        assert_eq!(
+            good,
+            "multiIf(metric = 'FCP', 1800.0, metric = 'LCP', 2500.0, metric = 'CLS', 0.1, metric = 'INP', 200.0, \
+             metric = 'TTFB', 800.0, nan)"
+        );
+        assert!(threshold_expr(1).contains("metric = 'CLS', 0.25"));
+    }
+
+    #[test]
+    fn migrations_are_numbered_up_to_the_version() {
+        let m = migrations(35);
+        let versions: Vec<u32> = m.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+        let all = m.iter().flat_map(|(_, s)| s).cloned().collect::<Vec<_>>().join("\n");
+        for needle in [
+            "ENGINE = MergeTree\nPARTITION BY toYYYYMM(time)\nORDER BY (site, metric, page, time)",
+            "TTL toDateTime(time) + INTERVAL 35 DAY",
+            "metric LowCardinality(String)",
+            "ENGINE = AggregatingMergeTree",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_hourly_mv TO reports_hourly",
+            "quantilesDDState(0.005, 0.5, 0.75, 0.95, 0.99)(if(metric = 'CLS', value * 1000.0, value))",
+            "countIfState(value <= multiIf(",
+            "non_replicated_deduplication_window = 10000",
+        ] {
+            assert!(all.contains(needle), "{needle}");
+        }
+    }
+
+    #[test]
+    fn the_cluster_ddl_is_replicated_and_distributed() {
+        let ddl = cluster_ddl("vs", "vitalsign", 35).join(";\n");
+        for needle in [
+            "CREATE DATABASE IF NOT EXISTS vitalsign ON CLUSTER 'vs'",
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vitalsign/reports', '{replica}')",
+            "ENGINE = Distributed('vs', 'vitalsign', 'reports_local', cityHash64(site, metric, report_id))",
+            "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/vitalsign/reports_hourly', '{replica}')",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS vitalsign.reports_hourly_mv ON CLUSTER 'vs' TO vitalsign.reports_hourly_local",
+            "FROM vitalsign.reports_local",
+            "ENGINE = Distributed('vs', 'vitalsign', 'reports_hourly_local')",
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/leases', '{replica}')",
+            "SETTINGS replicated_deduplication_window = 10000",
+        ] {
+            assert!(ddl.contains(needle), "{needle}\n{ddl}");
+        }
+        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 8);
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    /// docs/clickhouse.md gives the cluster DDL verbatim (for cluster
+    /// `vitalsign_cluster`, database `vitalsign`, 35 days).
+    #[test]
+    fn the_deployment_guide_holds_the_cluster_ddl_as_the_code_makes_it() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/clickhouse.md")).unwrap();
+        if std::env::var("PRINT_DDL").is_ok() {
+            for s in cluster_ddl("vitalsign_cluster", "vitalsign", 35) {
+                println!("{s};\n");
+            }
+        }
+        for s in cluster_ddl("vitalsign_cluster", "vitalsign", 35) {
+            assert!(doc.contains(&format!("{s};")), "docs/clickhouse.md lacks:\n{s};");
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! The ClickHouse engine against a real HTTP front end over chDB
+//! (`tests/clickhouse/shim.py`, started here as a process on a free port):
+//! schema creation and migration, batched inserts with deduplication
+//! tokens, spill and replay while the front end is stopped, and every read
+//! compared with the SQLite engine on the same generated data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use beacon::{Attribution, FormFactor, MetricName, NavigationType};
+
+use super::shim_process::Shim;
+use super::*;
+use crate::aggregate::Span;
+use crate::aggregate::WindowName;
+use crate::store::{AggregateQuery, NewReport, PageScope, Report, Sqlite, SqliteOptions};
+use crate::summary::{PageList, PageSort, Trust};
+use crate::testutil::Rng;
+use crate::time::{now_ms, Resolution, DAY_MS, HOUR_MS};
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn options(shim: &Shim, dir: &std::path::Path) -> ClickHouseOptions {
+    let mut o = ClickHouseOptions::new(shim.url(), "vs_test", dir);
+    o.batch_interval_ms = 50;
+    o.insert_attempts = 2;
+    o.insert_timeout = Duration::from_secs(5);
+    o.replay_interval_ms = 100;
+    o
+}
+
+fn ready(o: ClickHouseOptions) -> ClickHouse {
+    let s = ClickHouse::start(o).unwrap();
+    s.wait_ready().unwrap();
+    s
+}
+
+/// A generated data set: sites, pages, all metrics and form factors,
+/// navigation types, page views with several beacons, re-reports of CLS
+/// and INP under the same id (growing values, later beacons), attribution,
+/// times over the last 12 days (hourly buckets included).
+fn data(seed: u64, beacons: usize) -> Vec<NewBeacon> {
+    let mut rng = Rng::new(seed);
+    let now = now_ms();
+    let mut out = Vec::new();
+    let sites = ["shop.example", "blog.example", "app.example:8443"];
+    for i in 0..beacons {
+        let site = sites[rng.below(sites.len() as u64) as usize];
+        let page = format!("https://{site}/p/{}", rng.below(6));
+        let ff = match rng.below(4) {
+            0 => None,
+            1 => Some(FormFactor::Phone),
+            2 => Some(FormFactor::Tablet),
+            _ => Some(FormFactor::Desktop),
+        };
+        // Mostly recent, some within the hour, some days old.
+        let age = match rng.below(3) {
+            0 => rng.below(HOUR_MS as u64) as i64,
+            1 => rng.below(2 * DAY_MS as u64) as i64,
+            _ => rng.below(12 * DAY_MS as u64) as i64,
+        };
+        let at = now - age - 10 * 60_000;
+        let pv = format!("pv-{i}");
+        let nav = NavigationType::ALL[rng.below(NavigationType::ALL.len() as u64) as usize];
+        let mut reports = Vec::new();
+        for m in MetricName::ALL {
+            if rng.below(5) == 0 {
+                continue;
+            }
+            let value = match m {
+                MetricName::Cls => {
+                    if rng.below(3) == 0 {
+                        0.0
+                    } else {
+                        rng.f64_log(0.001, 0.6)
+                    }
+                }
+                MetricName::Inp => rng.f64_log(16.0, 900.0).round(),
+                _ => rng.f64_log(100.0, 9000.0),
+            };
+            let attribution = (rng.below(2) == 0).then(|| Attribution {
+                target: Some(format!("#el{}", rng.below(4))),
+                largest_shift_target: Some(format!("div.s{}", rng.below(3))),
+                interaction_target: Some(format!("button.b{}", rng.below(3))),
+                ..Default::default()
+            });
+            reports.push(NewReport {
+                metric: m,
+                report_id: format!("v5-{i}-{}", m.as_str()),
+                value,
+                delta: value,
+                navigation_type: nav,
+                attribution,
+            });
+        }
+        if reports.is_empty() {
+            continue;
+        }
+        let first = NewBeacon {
+            site: site.to_string(),
+            page: page.clone(),
+            form_factor: ff,
+            page_view_id: Some(pv.clone()),
+            session_id: Some(format!("s-{}", i / 3)),
+            received_at_ms: at,
+            reports,
+        };
+        // Re-reports: a later beacon of the same page view whose CLS and
+        // INP grew.
+        let grown: Vec<NewReport> = first
+            .reports
+            .iter()
+            .filter(|r| matches!(r.metric, MetricName::Cls | MetricName::Inp))
+            .cloned()
+            .collect();
+        let later: Vec<NewReport> = grown
+            .into_iter()
+            .filter(|_| rng.below(2) == 0)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|r| {
+                let value = if r.metric == MetricName::Cls {
+                    r.value + 0.05 + rng.unit() * 0.2
+                } else {
+                    (r.value + 40.0 + rng.below(400) as f64).min(60_000.0)
+                };
+                NewReport {
+                    value,
+                    delta: value - r.value,
+                    attribution: (rng.below(2) == 0).then(|| Attribution {
+                        largest_shift_target: Some("main".into()),
+                        interaction_target: Some("a.grown".into()),
+                        ..Default::default()
+                    }),
+                    ..r
+                }
+            })
+            .collect();
+        let again = (!later.is_empty()).then(|| NewBeacon {
+            received_at_ms: at + 1 + rng.below(5 * 60_000) as i64,
+            reports: later,
+            ..first.clone()
+        });
+        out.push(first);
+        out.extend(again);
+    }
+    out.sort_by_key(|b| b.received_at_ms);
+    out
+}
+
+async fn insert_all(store: &dyn Store, beacons: &[NewBeacon]) {
+    for chunk in beacons.chunks(50) {
+        let futures: Vec<_> = chunk.iter().map(|b| store.insert(vec![b.clone()])).collect();
+        for f in futures {
+            f.await.unwrap();
+        }
+    }
+}
+
+async fn export_all(store: &dyn Store) -> Vec<Report> {
+    let mut rx = store.export(ExportQuery {
+        site: None,
+        from_ms: 0,
+        to_ms: i64::MAX,
+    });
+    let mut out = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        out.extend(chunk.unwrap());
+    }
+    out.sort_by(|a, b| (&a.site, a.metric, &a.report_id).cmp(&(&b.site, b.metric, &b.report_id)));
+    out
+}
+
+fn sorted(mut a: Vec<Aggregate>) -> Vec<Aggregate> {
+    a.sort_by(|x, y| {
+        (&x.key, x.span.first, x.span.last, x.span.resolution.ms()).cmp(&(
+            &y.key,
+            y.span.first,
+            y.span.last,
+            y.span.resolution.ms(),
+        ))
+    });
+    a
+}
+
+#[test]
+fn schema_is_created_migrated_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let client = store.client();
+    block(async {
+        let v: u32 = client
+            .query("SELECT toUInt32(max(version)) FROM vitalsign_schema")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(v, schema::SCHEMA_VERSION);
+        let tables: Vec<String> = client
+            .query("SELECT name FROM system.tables WHERE database = 'vs_test' ORDER BY name")
+            .fetch_all()
+            .await
+            .unwrap();
+        assert_eq!(
+            tables,
+            [
+                "leases",
+                "reports",
+                "reports_hourly",
+                "reports_hourly_mv",
+                "vitalsign_schema"
+            ]
+        );
+    });
+    store.close().unwrap();
+    // Starting again changes nothing (one row per version).
+    let store = ready(options(&shim, dir.path()));
+    let client = store.client();
+    block(async {
+        let n: u64 = client
+            .query("SELECT count() FROM vitalsign_schema")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, schema::SCHEMA_VERSION as u64);
+        // A database from version 1 is migrated to the current one.
+        client.query("DROP TABLE leases").execute().await.unwrap();
+        client
+            .query("DELETE FROM vitalsign_schema WHERE version > 1")
+            .execute()
+            .await
+            .unwrap();
+    });
+    store.close().unwrap();
+    let store = ready(options(&shim, dir.path()));
+    let client = store.client();
+    block(async {
+        let n: u64 = client
+            .query("SELECT count() FROM system.tables WHERE database = 'vs_test' AND name = 'leases'")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "version 2 re-created the leases table");
+        client
+            .query("INSERT INTO vitalsign_schema (version, applied_ms) VALUES (99, 0)")
+            .execute()
+            .await
+            .unwrap();
+    });
+    store.close().unwrap();
+    let newer = ClickHouse::start(options(&shim, dir.path())).unwrap();
+    match newer.wait_ready() {
+        Err(StoreError::Failed(why)) => assert!(why.contains("schema version 99"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    newer.close().unwrap();
+}
+
+#[test]
+fn the_user_and_password_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start_with(&dir.path().join("ch"), 0, &["--user", "rum", "--password", "s3cret"]);
+    let mut wrong = options(&shim, dir.path());
+    wrong.user = Some("rum".into());
+    wrong.password = Some("nope".into());
+    let refused = ClickHouse::start(wrong).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        refused.status().phase,
+        StorePhase::Opening,
+        "not ready with a wrong password"
+    );
+    refused.close().unwrap();
+    let mut right = options(&shim, dir.path());
+    right.user = Some("rum".into());
+    right.password = Some("s3cret".into());
+    let store = ready(right);
+    block(insert_all(&store, &data(3, 5)));
+    assert!(!block(export_all(&store)).is_empty());
+    store.close().unwrap();
+}
+
+#[test]
+fn a_retried_batch_is_stored_once_and_the_rollup_fed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let beacons = data(7, 20);
+    let rows = writer::rows_of(beacons.clone(), &AtomicU64::new(0));
+    let shared = store.shared.clone();
+    let handle = store.handle.clone();
+    handle.block_on(async {
+        writer::insert_batch(&shared, "test-token-1", &rows).await.unwrap();
+        // The answer was lost, say: the same batch again, same token.
+        writer::insert_batch(&shared, "test-token-1", &rows).await.unwrap();
+        let n: u64 = shared
+            .client
+            .query("SELECT count() FROM reports")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, rows.len() as u64);
+        let rolled: u64 = shared
+            .client
+            .query("SELECT countMerge(reports) FROM reports_hourly")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(rolled, rows.len() as u64, "the materialized view saw the batch once");
+        // Another token is another batch.
+        writer::insert_batch(&shared, "test-token-2", &rows).await.unwrap();
+        let n: u64 = shared
+            .client
+            .query("SELECT count() FROM reports")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, 2 * rows.len() as u64);
+    });
+    // Through the store: batches of many beacons, each acknowledged once
+    // its batch is in; the same reports twice count once (re-reports).
+    block(insert_all(&store, &beacons));
+    let exported = block(export_all(&store));
+    let mut expected: Vec<Report> = beacons.iter().flat_map(|b| b.to_reports()).collect();
+    expected.sort_by(|a, b| (&a.site, a.metric, &a.report_id).cmp(&(&b.site, b.metric, &b.report_id)));
+    expected.dedup_by(|a, b| (&a.site, a.metric, &a.report_id) == (&b.site, b.metric, &b.report_id));
+    assert_eq!(exported.len(), expected.len());
+    assert!(store.stats().batches_inserted >= 1);
+    assert!(
+        store.stats().batches_inserted < beacons.len() as u64,
+        "beacons were batched: {:?}",
+        store.stats()
+    );
+    store.close().unwrap();
+}
+
+#[test]
+fn beacons_spill_while_clickhouse_is_down_and_replay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shim = Shim::start(&dir.path().join("ch"));
+    let mut o = options(&shim, dir.path());
+    o.insert_attempts = 1;
+    o.insert_timeout = Duration::from_secs(2);
+    let store = ready(o);
+    let beacons = data(11, 60);
+    let (before, rest) = beacons.split_at(10);
+    block(insert_all(&store, before));
+    shim.stop();
+    // Acknowledged: durable in the spill file.
+    block(insert_all(&store, rest));
+    let stats = store.stats();
+    assert!(stats.batches_spilled >= 1, "{stats:?}");
+    assert!(stats.spilled_batches_pending >= 1, "{stats:?}");
+    let spilled = std::fs::read_to_string(dir.path().join(SPILL_FILE_NAME)).unwrap();
+    assert_eq!(spilled.lines().count() as u64, stats.spilled_batches_pending);
+    // In the file in the order of arrival: batch numbers and the rows'
+    // sequence numbers rise (the replay goes through the file in order).
+    let batches: Vec<writer::SpilledBatch> = spilled.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let numbers: Vec<u64> = batches
+        .iter()
+        .map(|b| b.token.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    let seqs: Vec<u64> = batches.iter().flat_map(|b| b.rows.iter().map(|r| r.seq)).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    // ClickHouse and the spill both unavailable: refused, nothing stored.
+    let spill_path = dir.path().join(SPILL_FILE_NAME);
+    std::fs::rename(&spill_path, dir.path().join("aside")).unwrap();
+    std::fs::create_dir(&spill_path).unwrap();
+    let mut extra = data(99, 1);
+    for r in &mut extra[0].reports {
+        r.report_id = format!("refused-{}", r.report_id);
+    }
+    match block(store.insert(extra.clone())) {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("spill"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_dir(&spill_path).unwrap();
+    std::fs::rename(dir.path().join("aside"), &spill_path).unwrap();
+    shim.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store.stats().spilled_batches_pending > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not replayed: {:?}",
+            store.stats()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!spill_path.exists());
+    assert!(store.stats().batches_replayed >= 1);
+    // Every acknowledged report once; the refused one not at all. In order:
+    // the rows' sequence numbers rise with the order of arrival.
+    let exported = block(export_all(&store));
+    let mut expected: Vec<Report> = beacons.iter().flat_map(|b| b.to_reports()).collect();
+    expected.sort_by(|a, b| (&a.site, a.metric, &a.report_id).cmp(&(&b.site, b.metric, &b.report_id)));
+    expected.dedup_by(|a, b| (&a.site, a.metric, &a.report_id) == (&b.site, b.metric, &b.report_id));
+    assert_eq!(exported.len(), expected.len());
+    assert!(!exported
+        .iter()
+        .any(|r| extra[0].reports.iter().any(|x| x.report_id == r.report_id)));
+    let client = store.client();
+    let rows: u64 = block(async { client.query("SELECT count() FROM reports").fetch_one().await.unwrap() });
+    assert_eq!(
+        rows,
+        beacons.iter().map(|b| b.reports.len() as u64).sum::<u64>(),
+        "no batch twice"
+    );
+    store.close().unwrap();
+}
+
+#[test]
+fn every_read_agrees_with_the_sqlite_engine_on_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let ch = Arc::new(ready(options(&shim, dir.path())));
+    let sqlite = Sqlite::start(dir.path().join("vitalsign.db"), SqliteOptions::default()).unwrap();
+    sqlite.wait_ready().unwrap();
+    let sqlite = Arc::new(sqlite);
+    let beacons = data(42, 400);
+    block(insert_all(ch.as_ref(), &beacons));
+    block(insert_all(sqlite.as_ref(), &beacons));
+    let engines: [(&str, Arc<dyn Store>); 2] = [("sqlite", sqlite.clone()), ("clickhouse", ch.clone())];
+    let now = now_ms();
+    block(async {
+        // Export: the same deduplicated reports.
+        let (a, b) = (
+            export_all(engines[0].1.as_ref()).await,
+            export_all(engines[1].1.as_ref()).await,
+        );
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a, b);
+        // Aggregates: counts, ratings, sketches, exact p75 and interval.
+        let today = Resolution::Day.bucket(now);
+        let hour = Resolution::Hour.bucket(now);
+        for ff in [None, Some(FormFactor::Phone), Some(FormFactor::Desktop)] {
+            for (pages, spans) in [
+                (
+                    PageScope::SiteAndPages,
+                    vec![Span {
+                        resolution: Resolution::Day,
+                        first: today - 28,
+                        last: today,
+                    }],
+                ),
+                (
+                    PageScope::Site,
+                    (today - 14..=today)
+                        .map(|d| Span::bucket_at(Resolution::Day, d * DAY_MS))
+                        .collect(),
+                ),
+                (
+                    PageScope::Page("https://shop.example/p/1".into()),
+                    (hour - 30..=hour)
+                        .map(|h| Span::bucket_at(Resolution::Hour, h * HOUR_MS))
+                        .collect(),
+                ),
+                (
+                    PageScope::SiteAndPages,
+                    vec![Span {
+                        resolution: Resolution::Hour,
+                        first: hour - 24 * 9,
+                        last: hour,
+                    }],
+                ),
+            ] {
+                let q = AggregateQuery {
+                    site: None,
+                    pages: pages.clone(),
+                    metrics: vec![],
+                    form_factor: ff,
+                    spans,
+                    exact_p75: true,
+                    p75_interval: true,
+                };
+                let a = sorted(engines[0].1.aggregates(q.clone()).await.unwrap());
+                let b = sorted(engines[1].1.aggregates(q.clone()).await.unwrap());
+                assert!(!a.is_empty(), "{q:?}");
+                assert_eq!(a.len(), b.len(), "{q:?}");
+                for (x, y) in a.iter().zip(&b) {
+                    assert_eq!(x.key, y.key);
+                    assert_eq!(x.cell.ratings, y.cell.ratings, "{:?}", x.key);
+                    assert_eq!(x.p75, y.p75, "{:?}", x.key);
+                    assert_eq!(x.p75_interval, y.p75_interval, "{:?}", x.key);
+                    for p in [50.0, 95.0, 99.0] {
+                        let (qx, qy) = (x.quantile(p).unwrap(), y.quantile(p).unwrap());
+                        assert!((qx - qy).abs() <= qx.abs() * 0.01, "{:?} p{p}: {qx} vs {qy}", x.key);
+                    }
+                }
+                assert_eq!(a, b, "{q:?}");
+                // Counts at a threshold of their own.
+                for x in a.iter().take(20) {
+                    let t = x.p75.unwrap_or(1.0) * 0.9;
+                    let ca = engines[0].1.count_at_or_below(x.key.clone(), x.span, t).await.unwrap();
+                    let cb = engines[1].1.count_at_or_below(x.key.clone(), x.span, t).await.unwrap();
+                    assert_eq!(ca, cb, "{:?}", x.key);
+                }
+            }
+            // Page views.
+            for pages in [
+                PageScope::Site,
+                PageScope::SiteAndPages,
+                PageScope::Page("https://blog.example/p/2".into()),
+            ] {
+                for span in [
+                    Span {
+                        resolution: Resolution::Day,
+                        first: today - 28,
+                        last: today,
+                    },
+                    Span {
+                        resolution: Resolution::Hour,
+                        first: hour - 24,
+                        last: hour,
+                    },
+                ] {
+                    let q = ViewsQuery {
+                        site: None,
+                        pages: pages.clone(),
+                        form_factor: ff,
+                        span,
+                    };
+                    let a = engines[0].1.page_views(q.clone()).await.unwrap();
+                    let b = engines[1].1.page_views(q.clone()).await.unwrap();
+                    assert!(!a.is_empty());
+                    assert_eq!(a, b, "{q:?}");
+                }
+            }
+        }
+        // The read APIs' answers, whole.
+        let trust = Trust::default();
+        for window in [WindowName::Hour, WindowName::Day, WindowName::Week, WindowName::Days28] {
+            for ff in [None, Some(FormFactor::Tablet)] {
+                for site in [None, Some("shop.example".to_string())] {
+                    let a = crate::summary::summary(engines[0].1.as_ref(), site.clone(), window, ff, true, trust, now)
+                        .await
+                        .unwrap();
+                    let b = crate::summary::summary(engines[1].1.as_ref(), site.clone(), window, ff, true, trust, now)
+                        .await
+                        .unwrap();
+                    assert_eq!(a, b, "summary {window:?} {ff:?} {site:?}");
+                    let list = PageList {
+                        sort: PageSort::P75(MetricName::Lcp),
+                        ..PageList::default()
+                    };
+                    let a = crate::summary::pages(engines[0].1.as_ref(), site.clone(), window, ff, &list, trust, now)
+                        .await
+                        .unwrap();
+                    let b = crate::summary::pages(engines[1].1.as_ref(), site.clone(), window, ff, &list, trust, now)
+                        .await
+                        .unwrap();
+                    assert_eq!(a, b, "pages {window:?}");
+                }
+                for page in [None, Some("https://app.example:8443/p/3".to_string())] {
+                    let site = "app.example:8443".to_string();
+                    let a = crate::summary::page_detail(
+                        engines[0].1.as_ref(),
+                        site.clone(),
+                        page.clone(),
+                        window,
+                        ff,
+                        trust,
+                        now,
+                    )
+                    .await
+                    .unwrap();
+                    let b = crate::summary::page_detail(
+                        engines[1].1.as_ref(),
+                        site.clone(),
+                        page.clone(),
+                        window,
+                        ff,
+                        trust,
+                        now,
+                    )
+                    .await
+                    .unwrap();
+                    assert_eq!(a, b, "page detail {window:?} {page:?}");
+                    let a =
+                        crate::fix_first::fix_first(engines[0].1.as_ref(), site.clone(), page.clone(), window, ff, now)
+                            .await
+                            .unwrap();
+                    let b =
+                        crate::fix_first::fix_first(engines[1].1.as_ref(), site.clone(), page.clone(), window, ff, now)
+                            .await
+                            .unwrap();
+                    assert_eq!(a, b, "fix-first {window:?} {page:?}");
+                    for metric in MetricName::ALL {
+                        for step in [Resolution::Hour, Resolution::Day] {
+                            let a = crate::summary::timeseries(
+                                engines[0].1.as_ref(),
+                                site.clone(),
+                                page.clone(),
+                                metric,
+                                window,
+                                step,
+                                ff,
+                                trust,
+                                now,
+                            )
+                            .await;
+                            let b = crate::summary::timeseries(
+                                engines[1].1.as_ref(),
+                                site.clone(),
+                                page.clone(),
+                                metric,
+                                window,
+                                step,
+                                ff,
+                                trust,
+                                now,
+                            )
+                            .await;
+                            match (a, b) {
+                                (Ok(a), Ok(b)) => assert_eq!(a, b, "timeseries {metric:?} {window:?} {step:?}"),
+                                (Err(_), Err(_)) => {}
+                                (a, b) => panic!("{a:?} vs {b:?}"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let a = crate::summary::sites(engines[0].1.as_ref(), None, now).await.unwrap();
+        let b = crate::summary::sites(engines[1].1.as_ref(), None, now).await.unwrap();
+        assert_eq!(a, b, "sites");
+    });
+    ch.close().unwrap();
+    sqlite.close().unwrap();
+}
+
+#[test]
+fn one_holder_of_the_alert_lease_under_races_and_a_takeover_when_it_dies() {
+    use crate::alerts::lease::Lease;
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let term = 10_000;
+    let leases: Vec<lease::ClickHouseLease> = (0..4)
+        .map(|i| store.lease("alerts", format!("collector-{i}"), term))
+        .collect();
+    let t0 = now_ms();
+    let mut holders_seen = Vec::new();
+    // Everyone asks at once, at the same moments; collector 0 dies (stops
+    // asking) at round 6.
+    for round in 0..14i64 {
+        let now = t0 + round * term / 3;
+        let held: Vec<(usize, bool)> = std::thread::scope(|s| {
+            let handles: Vec<_> = leases
+                .iter()
+                .enumerate()
+                // Collector 0 alone first (it takes the lease), then all.
+                .filter(|(i, _)| if round == 0 { *i == 0 } else { !(round >= 6 && *i == 0) })
+                .map(|(i, l)| s.spawn(move || (i, l.hold(now).unwrap())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let holding: Vec<usize> = held.iter().filter(|(_, h)| *h).map(|(i, _)| *i).collect();
+        assert!(holding.len() <= 1, "round {round}: {holding:?} all hold the lease");
+        holders_seen.push(holding.first().copied());
+    }
+    // Someone held it from the start, and after the holder died another
+    // took over within a term (plus the safety margin).
+    let died_at = 6;
+    assert!(
+        holders_seen[..died_at].iter().all(|h| *h == Some(0)),
+        "{holders_seen:?}"
+    );
+    let taken = holders_seen[died_at..].iter().position(|h| h.is_some());
+    assert!(taken.is_some_and(|r| r <= 4), "{holders_seen:?}");
+    let next = holders_seen[died_at + taken.unwrap()];
+    assert!(
+        holders_seen[died_at + taken.unwrap()..].iter().all(|h| *h == next),
+        "{holders_seen:?}"
+    );
+    store.close().unwrap();
+}
