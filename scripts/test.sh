@@ -14,6 +14,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p vitalsign-agent -p vitalsign-example-app --target wasm32-unknown-unknown --all-targets --features vitalsign-agent/js -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p vitalsign-agent --no-deps --target wasm32-unknown-unknown --features js
+# The attribution build (vitalsign/attribution, Metric::attribution).
+cargo clippy -p vitalsign-agent --target wasm32-unknown-unknown --all-targets --features js,attribution -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p vitalsign-agent --no-deps --target wasm32-unknown-unknown --features js,attribution
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace
@@ -21,6 +24,8 @@ cargo test --workspace
 step "the agent's wasm-bindgen tests in headless Chromium"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test -p vitalsign-agent --target wasm32-unknown-unknown --features js
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
+  cargo test -p vitalsign-agent --target wasm32-unknown-unknown --features js,attribution --test browser_attribution
 
 step "build the npm package, the Rust example app, the collector and gen_store (the dashboard tests' history)"
 (cd npm && npm run --silent build)

@@ -1,7 +1,7 @@
 //! The Rust API's data: what a callback receives and what `init()` and the
 //! `on_*` functions take.
 
-use beacon::{Beacon, MetricName, NavigationType, Rating};
+use beacon::{MetricName, NavigationType, Rating};
 
 use crate::delivery;
 
@@ -34,10 +34,15 @@ pub struct Metric {
     pub navigation_url: Option<String>,
     /// When the navigation measured started (0 for the hard navigation).
     pub navigation_start_time: f64,
+    /// What caused the value (feature `attribution`): the fields of
+    /// web-vitals/attribution 6.2.3's `attribution`, by metric.
+    #[cfg(feature = "attribution")]
+    pub attribution: Option<crate::attribution::Attribution>,
 }
 
 /// Options of one `on_*` registration, as web-vitals' `ReportOpts`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "attribution"), derive(PartialEq))]
 pub struct ReportOpts {
     /// Report every change of the value, not only when it is final (on
     /// hide, on input for LCP).
@@ -50,6 +55,19 @@ pub struct ReportOpts {
     /// (web-vitals 6 `reportSoftNavs`); elsewhere routes marked with
     /// [`start_page_view`](crate::start_page_view).
     pub report_soft_navs: bool,
+    /// Attribution: names targets (LCP element, layout-shift source,
+    /// interaction target) instead of the default selector; `None` from
+    /// it falls back to the selector (web-vitals' `generateTarget`).
+    #[cfg(feature = "attribution")]
+    pub generate_target: Option<fn(&web_sys::Node) -> Option<String>>,
+    /// Attribution, INP: fill `processed_event_entries` (default false).
+    #[cfg(feature = "attribution")]
+    pub include_processed_event_entries: bool,
+    /// Attribution, LCP: how many recent resource entries are kept to find
+    /// the LCP resource (default 50; one buffer per page, the last value
+    /// given wins).
+    #[cfg(feature = "attribution")]
+    pub resource_buffer_size: Option<f64>,
 }
 
 impl Default for ReportOpts {
@@ -58,6 +76,23 @@ impl Default for ReportOpts {
             report_all_changes: false,
             duration_threshold: crate::web::DEFAULT_DURATION_THRESHOLD,
             report_soft_navs: false,
+            #[cfg(feature = "attribution")]
+            generate_target: None,
+            #[cfg(feature = "attribution")]
+            include_processed_event_entries: false,
+            #[cfg(feature = "attribution")]
+            resource_buffer_size: None,
+        }
+    }
+}
+
+#[cfg(feature = "attribution")]
+impl ReportOpts {
+    pub(crate) fn attribution(&self) -> crate::web::attribution::Options {
+        crate::web::attribution::Options {
+            generate_target: self.generate_target.map(crate::web::attribution::GenerateTarget::Rust),
+            include_processed_event_entries: self.include_processed_event_entries,
+            resource_buffer_size: self.resource_buffer_size,
         }
     }
 }
@@ -66,7 +101,7 @@ impl Default for ReportOpts {
 pub type PageKeyFn = Box<dyn Fn(&str) -> String>;
 
 /// Edits a beacon before it is sent, `false` drops it ([`Options::before_send`]).
-pub type BeforeSendFn = Box<dyn FnMut(&mut Beacon) -> bool>;
+pub type BeforeSendFn = Box<dyn FnMut(&mut crate::Beacon) -> bool>;
 
 /// The options of [`init`](crate::init): where and how beacons are sent.
 pub struct Options {
@@ -93,6 +128,10 @@ pub struct Options {
     pub page_key: Option<PageKeyFn>,
     /// Edits each beacon before it is sent; `false` drops it.
     pub before_send: Option<BeforeSendFn>,
+    /// Feature `attribution`: each report carries its attribution
+    /// (selectors, subparts, load state, the longest script).
+    #[cfg(feature = "attribution")]
+    pub attribution: bool,
 }
 
 impl Default for Options {
@@ -107,6 +146,8 @@ impl Default for Options {
             query_keys: Vec::new(),
             page_key: None,
             before_send: None,
+            #[cfg(feature = "attribution")]
+            attribution: false,
         }
     }
 }
@@ -123,7 +164,7 @@ impl std::fmt::Debug for Options {
             .field("query_keys", &self.query_keys)
             .field("page_key", &self.page_key.is_some())
             .field("before_send", &self.before_send.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,6 +190,8 @@ impl Options {
             query_keys: self.query_keys,
             page_key: self.page_key.map_or(PageKey::Default, PageKey::Rust),
             before_send: self.before_send.map_or(BeforeSend::None, BeforeSend::Rust),
+            #[cfg(feature = "attribution")]
+            attribution: self.attribution,
         }
     }
 }

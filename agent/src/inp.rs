@@ -63,6 +63,18 @@ impl<E> LongestInteractions<E> {
         self.list.is_empty()
     }
 
+    /// The kept interaction with this id.
+    #[cfg(feature = "attribution")]
+    pub fn get(&self, id: u64) -> Option<&Interaction<E>> {
+        self.list.iter().find(|i| i.id == id)
+    }
+
+    /// The kept interactions, longest first.
+    #[cfg(feature = "attribution")]
+    pub fn iter(&self) -> impl Iterator<Item = &Interaction<E>> {
+        self.list.iter()
+    }
+
     /// Adds one `event` or `first-input` entry.
     pub fn add(&mut self, interaction_id: u64, duration: f64, start_time: f64, entry: E) {
         if interaction_id == 0 {

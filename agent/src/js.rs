@@ -46,6 +46,9 @@ extern "C" {
     fn set_navigation_url(this: &MetricObject, v: Option<String>);
     #[wasm_bindgen(method, setter = navigationStartTime)]
     fn set_navigation_start_time(this: &MetricObject, v: f64);
+    #[cfg(feature = "attribution")]
+    #[wasm_bindgen(method, setter)]
+    fn set_attribution(this: &MetricObject, v: &JsValue);
 
     /// What the loader (`npm/src/index.js`) recorded until the wasm ran:
     /// observer batches per entry group, trusted input, a hide.
@@ -222,6 +225,10 @@ impl Callback {
         m.set_rating(r.rating.as_str());
         m.set_delta(r.delta);
         m.set_entries(r.entries);
+        #[cfg(feature = "attribution")]
+        if let Some(a) = r.attribution {
+            m.set_attribution(&crate::web::attribution::js::to_js(a));
+        }
         // The page's own exception must not unwind through the agent.
         let _ = self.f.call1(&JsValue::UNDEFINED, m);
     }
@@ -246,6 +253,9 @@ pub(crate) fn recorded(group: Group) -> Option<Array> {
             Group::LayoutShift => r.layout_shift(),
             Group::Event => r.event(),
             Group::SoftNavs(_) => None,
+            // Not recorded by the loader: observed buffered.
+            #[cfg(feature = "attribution")]
+            Group::Resource | Group::LongAnimationFrame => None,
         }
     })
 }
@@ -365,6 +375,13 @@ struct JsReportOpts {
     report_all_changes: Option<Lenient<bool>>,
     duration_threshold: Option<Lenient<f64>>,
     report_soft_navs: Option<Lenient<bool>>,
+    #[cfg(feature = "attribution")]
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    generate_target: JsValue,
+    #[cfg(feature = "attribution")]
+    include_processed_event_entries: Option<Lenient<bool>>,
+    #[cfg(feature = "attribution")]
+    resource_buffer_size: Option<Lenient<f64>>,
 }
 
 fn on(name: MetricName, callback: JsValue, opts: JsValue) {
@@ -380,6 +397,23 @@ fn on(name: MetricName, callback: JsValue, opts: JsValue) {
         .unwrap_or(crate::web::DEFAULT_DURATION_THRESHOLD);
     let soft = valid(opts.report_soft_navs, "reportSoftNavs", "a boolean").unwrap_or(false);
     let sink = Sink::Js(Callback { f, metric: None });
+    // The attribution build's callbacks get attribution, as
+    // web-vitals/attribution's do.
+    #[cfg(feature = "attribution")]
+    let sink = Sink::Attributed(
+        Box::new(sink),
+        crate::web::attribution::Options {
+            generate_target: function(opts.generate_target, "generateTarget")
+                .map(crate::web::attribution::GenerateTarget::Js),
+            include_processed_event_entries: valid(
+                opts.include_processed_event_entries,
+                "includeProcessedEventEntries",
+                "a boolean",
+            )
+            .unwrap_or(false),
+            resource_buffer_size: valid(opts.resource_buffer_size, "resourceBufferSize", "a number"),
+        },
+    );
     crate::web::on_metric(
         name,
         sink,
@@ -434,6 +468,8 @@ struct JsInitOptions {
     page_key: JsValue,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     before_send: JsValue,
+    #[cfg(feature = "attribution")]
+    attribution: Option<Lenient<bool>>,
 }
 
 /// `init(options)`: measures all five metrics and sends them.
@@ -459,6 +495,8 @@ pub fn start(opts: JsValue) {
         query_keys: valid(o.query_keys, "queryKeys", strings).unwrap_or_default(),
         page_key: function(o.page_key, "pageKey").map_or(PageKey::Default, PageKey::Js),
         before_send: function(o.before_send, "beforeSend").map_or(BeforeSend::None, BeforeSend::Js),
+        #[cfg(feature = "attribution")]
+        attribution: valid(o.attribution, "attribution", "a boolean").unwrap_or(false),
     });
 }
 

@@ -28,6 +28,11 @@
 extern crate alloc;
 
 mod api;
+#[cfg(feature = "attribution")]
+pub mod attribution;
+#[cfg(all(test, not(feature = "attribution")))]
+#[allow(unused)]
+mod attribution;
 mod cls;
 mod delivery;
 mod fcp;
@@ -48,7 +53,12 @@ mod ttfb;
 mod web;
 
 pub use api::{BeforeSendFn, Metric, Options, PageKeyFn, ReportOpts};
-pub use beacon::{Beacon, MetricName, MetricReport, NavigationType, Rating};
+pub use beacon::{MetricName, MetricReport, NavigationType, Rating};
+
+/// The beacon the agent sends ([`Options::before_send`] edits it): its
+/// reports carry [`beacon::Attribution`] in the `attribution` build,
+/// nothing otherwise.
+pub type Beacon = beacon::Beacon<web::transport::Attr>;
 
 use report::Changes;
 use web::Sink;
@@ -64,13 +74,10 @@ fn on(name: MetricName, callback: impl FnMut(&Metric) + 'static, opts: ReportOpt
         } else {
             Changes::Forced
         };
-        web::on_metric(
-            name,
-            Sink::Rust(Box::new(callback)),
-            changes,
-            opts.duration_threshold,
-            opts.report_soft_navs,
-        );
+        let sink = Sink::Rust(Box::new(callback));
+        #[cfg(feature = "attribution")]
+        let sink = Sink::Attributed(Box::new(sink), opts.attribution());
+        web::on_metric(name, sink, changes, opts.duration_threshold, opts.report_soft_navs);
     }
 }
 

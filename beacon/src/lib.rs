@@ -344,7 +344,16 @@ pub struct Attribution {
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub total_unattributed_duration: Option<f64>,
     // FCP (and LCP's, INP's and CLS's load state)
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    /// `firstByteToFCP`, as the schema and the reference spell it (not
+    /// serde's camel case).
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "firstByteToFCP",
+            alias = "firstByteToFcp",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
     pub first_byte_to_fcp: Option<f64>,
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub load_state: Option<LoadState>,

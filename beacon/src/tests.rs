@@ -101,6 +101,11 @@ fn attribution_matches_schema_and_round_trips() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(v["metrics"][0]["attribution"]["longestScript"]["function"], "onClick");
     assert_eq!(v["metrics"][0]["attribution"]["loadState"], "dom-content-loaded");
+    assert!(
+        v["metrics"][0]["attribution"]["firstByteToFCP"].is_number(),
+        "the schema's and the reference's spelling: {}",
+        v["metrics"][0]["attribution"]
+    );
     assert!(v["metrics"][1].get("attribution").is_none(), "absent, not null");
     assert_eq!(serde_json::from_value::<Beacon<Attribution>>(v.clone()).unwrap(), b);
     // The core agent's type reads beacons without attribution, and refuses

@@ -14,6 +14,7 @@
   if ('requireConsent' in d) opts.requireConsent = d.requireConsent !== 'false';
   if (d.routes) opts.routes = list(d.routes);
   if (d.queryKeys) opts.queryKeys = list(d.queryKeys);
+  /* data-attribution: in the attribution build (npm/build.mjs) */
   const api = import(new URL('index.js', script.src).href);
   // Calls made before the module arrives are replayed in order.
   const later = (name) => (...args) => api.then((m) => m[name](...args), () => {});

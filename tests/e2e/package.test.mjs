@@ -56,6 +56,29 @@ test('the packed package has its entry points, types and README', () => {
   }
 });
 
+test('the attribution entry point is packed with its own wasm and types, and imports harmlessly in Node', () => {
+  const dir = join(scratch, 'node_modules', 'vitalsign');
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const entry = pkg.exports['./attribution'];
+  for (const target of [entry.import, entry.types, pkg.exports['./attribution/vitalsign.js']]) {
+    assert.ok(existsSync(join(dir, target)), target);
+  }
+  assert.ok(existsSync(join(dir, 'dist', 'attribution', 'agent_bg.wasm')));
+  const types = readFileSync(join(dir, entry.types), 'utf8');
+  for (const name of ['LCPAttribution', 'INPAttribution', 'generateTarget', 'includeProcessedEventEntries', 'resourceBufferSize', 'attribution?: boolean']) {
+    assert.ok(types.includes(name), name);
+  }
+  assert.ok(!readFileSync(join(dir, pkg.types), 'utf8').includes('LCPAttribution'), 'the core types have none of it');
+  const script = `
+    const m = await import('vitalsign/attribution');
+    m.onINP(() => { throw new Error('called'); }, { includeProcessedEventEntries: true });
+    m.init({ endpoint: '/v1/beacon', attribution: true });
+    console.log(JSON.stringify({ loaded: await m.loaded() }));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: scratch, encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { loaded: false });
+});
+
 test('the installed package, imported in a browser, measures and sends', async () => {
   site.beacons.length = 0;
   const { page, context, errors } = await openPage(browser, `${site.url}/pages/delivery.html?src=${encodeURIComponent('/pkg/dist/index.js')}&opts=${encodeURIComponent('{"endpoint":"/beacon"}')}`);

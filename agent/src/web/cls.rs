@@ -32,6 +32,8 @@ pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
 struct Shifts {
     cls: Cls,
     window: Array,
+    #[cfg(feature = "attribution")]
+    attribution: Option<Rc<super::attribution::ClsTracker>>,
 }
 
 impl Shifts {
@@ -39,6 +41,8 @@ impl Shifts {
         Shifts {
             cls: Cls::default(),
             window: Array::new(),
+            #[cfg(feature = "attribution")]
+            attribution: None,
         }
     }
 
@@ -51,6 +55,10 @@ impl Shifts {
                 Shift::Joined => {}
             }
             self.window.push(e);
+            #[cfg(feature = "attribution")]
+            if let Some(t) = &self.attribution {
+                t.processed(e);
+            }
         }
         if self.cls.update() {
             // Shared with the window, as in the reference.
@@ -85,6 +93,12 @@ fn handle(m: &Instance, shifts: &RefCell<Shifts>, entries: Batch) {
 fn start_after_fcp(sink: Sink, changes: Changes, routes: Routes) {
     let m = Instance::new(MetricName::Cls, 0.0, sink, changes);
     let shifts = Rc::new(RefCell::new(Shifts::new()));
+    #[cfg(feature = "attribution")]
+    if let Some(o) = m.attribution() {
+        let t = Rc::new(super::attribution::ClsTracker::new(o));
+        shifts.borrow_mut().attribution = Some(t.clone());
+        m.set_attributor(Box::new(move |s| t.attribute(s)));
+    }
     let on_batch = {
         let (m, shifts) = (m.clone(), shifts.clone());
         move |entries: Batch, _: &web_sys::PerformanceObserver| {
@@ -120,7 +134,13 @@ fn start_after_fcp(sink: Sink, changes: Changes, routes: Routes) {
         let m = m.clone();
         on_restore(move |_| {
             m.restart(0.0);
-            *shifts.borrow_mut() = Shifts::new();
+            let mut s = shifts.borrow_mut();
+            *s = Shifts {
+                #[cfg(feature = "attribution")]
+                attribution: s.attribution.take(),
+                ..Shifts::new()
+            };
+            drop(s);
             let m = m.clone();
             double_raf(move || m.report(false));
         });

@@ -17,6 +17,10 @@ pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
     when_activated(move || {
         first_hidden_time();
         let m = Instance::new(MetricName::Fcp, -1.0, sink, changes);
+        #[cfg(feature = "attribution")]
+        if m.attribution().is_some() {
+            m.set_attributor(Box::new(super::attribution::fcp_attribution));
+        }
         let on_paint = {
             let m = m.clone();
             move |entries: super::observe::Batch, po: &web_sys::PerformanceObserver| {

@@ -66,6 +66,8 @@ fn start_estimate() {
 struct Interactions {
     longest: LongestInteractions<EventTiming>,
     count_before: f64,
+    #[cfg(feature = "attribution")]
+    attribution: Option<super::attribution::InpTracker>,
 }
 
 /// INP from the kept interactions; reports a change (if changes are
@@ -107,13 +109,22 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64, report_soft_
         return;
     }
     first_hidden_time();
+    // Long animation frames are observed from the call, as the reference does.
+    #[cfg(feature = "attribution")]
+    let attribution = sink.attribution().map(super::attribution::InpTracker::new);
     when_activated(move || {
         let routes = routes(report_soft_navs);
         start_estimate();
         let m = Instance::new(MetricName::Inp, -1.0, sink, changes);
+        #[cfg(feature = "attribution")]
+        if let Some(t) = attribution.clone() {
+            m.set_attributor(Box::new(move |s| t.attribute(s.value, &s.entries)));
+        }
         let kept = Rc::new(RefCell::new(Interactions {
             longest: LongestInteractions::default(),
             count_before: 0.0,
+            #[cfg(feature = "attribution")]
+            attribution,
         }));
         // In an idle task, so that all entries of an interaction have
         // arrived and no work lands on its frame. `route`: a route marked
@@ -128,10 +139,25 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64, report_soft_
                             new_route(&kept, &m, navigation_of(e.unchecked_ref::<SoftNavigationEntry>()));
                             continue;
                         }
+                        let mut k = kept.borrow_mut();
+                        #[cfg(feature = "attribution")]
+                        if let Some(t) = &k.attribution {
+                            t.before_entry(&e);
+                        }
                         let e: EventTiming = e.unchecked_into();
-                        kept.borrow_mut()
-                            .longest
-                            .add(interaction_id(&e), e.duration(), e.start_time(), e);
+                        let id = interaction_id(&e);
+                        k.longest.add(id, e.duration(), e.start_time(), e);
+                        #[cfg(feature = "attribution")]
+                        if let Some(t) = &k.attribution {
+                            t.after_entry(&k.longest, id);
+                        }
+                    }
+                    #[cfg(feature = "attribution")]
+                    {
+                        let k = kept.borrow();
+                        if let Some(t) = &k.attribution {
+                            t.processed(&k.longest);
+                        }
                     }
                     update(&kept, &m);
                     if let Some(n) = route {

@@ -22,6 +22,9 @@ pub struct Report<'a> {
     pub entries: &'a Array,
     /// The navigation (hard, soft, restored) the instance measures.
     pub navigation: &'a Navigation,
+    /// What attribution says about it, where the sink asked for it.
+    #[cfg(feature = "attribution")]
+    pub attribution: Option<&'a super::attribution::Attribution>,
 }
 
 /// Where an instance's reports go.
@@ -35,6 +38,9 @@ pub enum Sink {
     /// A JavaScript callback, given one object per instance updated in place.
     #[cfg(feature = "js")]
     Js(crate::js::Callback),
+    /// Another sink whose reports carry attribution, with its options.
+    #[cfg(feature = "attribution")]
+    Attributed(Box<Sink>, super::attribution::Options),
 }
 
 impl Sink {
@@ -52,11 +58,24 @@ impl Sink {
                 navigation_interaction_id: r.navigation.interaction_id.map(|i| i as u64),
                 navigation_url: r.navigation.url.clone(),
                 navigation_start_time: r.navigation.start_time,
+                #[cfg(feature = "attribution")]
+                attribution: r.attribution.cloned(),
             }),
             Sink::Hook(f) => f(),
             Sink::Queue => super::transport::enqueue(r),
             #[cfg(feature = "js")]
             Sink::Js(cb) => cb.deliver(r),
+            #[cfg(feature = "attribution")]
+            Sink::Attributed(sink, _) => sink.deliver(r),
+        }
+    }
+
+    /// The attribution options of a sink that wants attribution.
+    #[cfg(feature = "attribution")]
+    pub fn attribution(&self) -> Option<super::attribution::Options> {
+        match self {
+            Sink::Attributed(_, o) => Some(o.clone()),
+            _ => None,
         }
     }
 
@@ -64,6 +83,10 @@ impl Sink {
         #[cfg(feature = "js")]
         if let Sink::Js(cb) = self {
             cb.new_instance();
+        }
+        #[cfg(feature = "attribution")]
+        if let Sink::Attributed(sink, _) = self {
+            sink.new_instance();
         }
     }
 }
@@ -86,7 +109,14 @@ pub struct Instance {
     pub state: RefCell<State>,
     sink: RefCell<Sink>,
     changes: Changes,
+    /// Computes a report's attribution from the instance's state.
+    #[cfg(feature = "attribution")]
+    attribute: RefCell<Option<Attributor>>,
 }
+
+/// Computes a report's attribution from the instance's state.
+#[cfg(feature = "attribution")]
+pub type Attributor = Box<dyn Fn(&State) -> super::attribution::Attribution>;
 
 pub fn new_id() -> String {
     crate::id::metric_id(js_sys::Date::now(), js_sys::Math::random())
@@ -116,6 +146,8 @@ impl Instance {
             }),
             sink: RefCell::new(sink),
             changes,
+            #[cfg(feature = "attribution")]
+            attribute: RefCell::new(None),
         })
     }
 
@@ -143,6 +175,18 @@ impl Instance {
         if let Ok(mut sink) = self.sink.try_borrow_mut() {
             sink.new_instance();
         }
+    }
+
+    /// Where the sink wants attribution: what computes it.
+    #[cfg(feature = "attribution")]
+    pub fn set_attributor(&self, f: Attributor) {
+        *self.attribute.borrow_mut() = Some(f);
+    }
+
+    /// The sink's attribution options, where it wants attribution.
+    #[cfg(feature = "attribution")]
+    pub fn attribution(&self) -> Option<super::attribution::Options> {
+        self.sink.try_borrow().ok()?.attribution()
     }
 
     pub fn set(&self, value: f64, entries: Array) {
@@ -179,6 +223,8 @@ impl Instance {
             (r, s.id.clone(), s.entries.clone(), s.navigation.clone())
         };
         let s = self.state.borrow();
+        #[cfg(feature = "attribution")]
+        let attribution = self.attribute.borrow().as_ref().map(|f| f(&s));
         let r = Report {
             name: s.name,
             value: s.value,
@@ -188,6 +234,8 @@ impl Instance {
             navigation_type: s.navigation_type,
             entries: &entries,
             navigation: &navigation,
+            #[cfg(feature = "attribution")]
+            attribution: attribution.as_ref(),
         };
         drop(s);
         // A callback that makes the page report again (say, dispatches a

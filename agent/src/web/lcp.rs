@@ -31,6 +31,9 @@ struct Lcp {
     /// With soft navigations: every entry of a batch counts (a route change
     /// may sit between two candidates), and routes start new instances.
     soft: bool,
+    /// The LCP resource's tracker, where the sink asked for attribution.
+    #[cfg(feature = "attribution")]
+    attribution: Option<Rc<super::attribution::LcpTracker>>,
 }
 
 impl Lcp {
@@ -78,6 +81,10 @@ impl Lcp {
                     }
                 }
                 _ => {
+                    #[cfg(feature = "attribution")]
+                    if let Some(t) = &self.attribution {
+                        t.process(e);
+                    }
                     if let Some(v) = crate::lcp::value(e.start_time(), activation_start(), first_hidden_time()) {
                         m.set(v, Array::of1(e));
                         m.report(false);
@@ -93,11 +100,21 @@ pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
     when_activated(move || {
         first_hidden_time();
         let soft = routes == Routes::Entries;
+        let m = Instance::new(MetricName::Lcp, -1.0, sink, changes);
+        #[cfg(feature = "attribution")]
+        let attribution = m.attribution().map(|o| {
+            let t = Rc::new(super::attribution::LcpTracker::new(o));
+            let at = t.clone();
+            m.set_attributor(Box::new(move |s| at.attribute(s)));
+            t
+        });
         let lcp = Rc::new(Lcp {
-            m: Instance::new(MetricName::Lcp, -1.0, sink, changes),
+            m,
             finalized: Cell::new(false),
             report_all: changes == Changes::All,
             soft,
+            #[cfg(feature = "attribution")]
+            attribution,
         });
         let group = if soft {
             Group::SoftNavs(SoftGroup::LargestContentfulPaint)

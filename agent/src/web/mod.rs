@@ -4,6 +4,8 @@
 //! linted everywhere; only wasm32 runs it (the public functions return at
 //! once elsewhere).
 
+#[cfg(feature = "attribution")]
+pub mod attribution;
 mod bindings;
 mod cls;
 mod fcp;

@@ -22,6 +22,12 @@ pub enum Group {
     /// With `reportSoftNavs`: the group and `soft-navigation` entries (and
     /// `interaction-contentful-paint` for LCP) in one observer.
     SoftNavs(SoftGroup),
+    /// Attribution: LCP's resource.
+    #[cfg(feature = "attribution")]
+    Resource,
+    /// Attribution: INP's long animation frames.
+    #[cfg(feature = "attribution")]
+    LongAnimationFrame,
 }
 
 /// The groups that follow soft navigations, and `soft-navigation` alone.
@@ -48,6 +54,10 @@ impl Group {
             Group::SoftNavs(SoftGroup::LayoutShift) => &["layout-shift", "soft-navigation"],
             Group::SoftNavs(SoftGroup::Event) => &["event", "first-input", "soft-navigation"],
             Group::SoftNavs(SoftGroup::SoftNavigation) => &["soft-navigation"],
+            #[cfg(feature = "attribution")]
+            Group::Resource => &["resource"],
+            #[cfg(feature = "attribution")]
+            Group::LongAnimationFrame => &["long-animation-frame"],
         }
     }
 

@@ -24,6 +24,14 @@ use crate::delivery::{
 use crate::report::Changes;
 use crate::session::{self, Session};
 
+/// What a report's attribution is on the wire: [`beacon::Attribution`] in
+/// the attribution build, nothing (no serializer code) in the core one.
+#[cfg(feature = "attribution")]
+pub type Attr = beacon::Attribution;
+/// What a report's attribution is on the wire: nothing in the core build.
+#[cfg(not(feature = "attribution"))]
+pub type Attr = beacon::NoAttribution;
+
 const SESSION_KEY: &str = "vitalsign:session";
 const PENDING_KEY: &str = "vitalsign:pending";
 /// `sendBeacon` never says when a body left; it is counted against the
@@ -60,6 +68,9 @@ pub struct Config {
     pub query_keys: Vec<String>,
     pub page_key: PageKey,
     pub before_send: BeforeSend,
+    /// `init({attribution: true})`: reports carry their attribution.
+    #[cfg(feature = "attribution")]
+    pub attribution: bool,
 }
 
 /// How reports get their page key.
@@ -85,7 +96,7 @@ struct View {
 
 struct Queued {
     view: View,
-    report: MetricReport,
+    report: MetricReport<Attr>,
 }
 
 struct Transport {
@@ -98,7 +109,7 @@ struct Transport {
     sampled: bool,
     session: Session,
     /// The beacon without its metrics.
-    envelope: Beacon,
+    envelope: Beacon<Attr>,
     /// The latest report per metric instance.
     queue: Vec<Queued>,
     queue_size: QueueSize,
@@ -164,13 +175,18 @@ fn stringify(value: &JsValue) -> Option<JsString> {
 
 /// Bytes of a report's JSON: ASCII only (names, ratings and navigation
 /// types are ASCII, ids are ours, numbers are digits).
-fn report_bytes(r: &MetricReport) -> usize {
+fn report_bytes(r: &MetricReport<Attr>) -> usize {
+    // Attribution's selectors may be any text: UTF-8 bytes.
+    #[cfg(feature = "attribution")]
+    if r.attribution.is_some() {
+        return stringify(&to_js(r)).and_then(|s| s.as_string()).map_or(0, |s| s.len());
+    }
     stringify(&to_js(r)).map_or(0, |s| s.length() as usize)
 }
 
 /// Bytes of the beacon's JSON without metrics (the page key may be any
 /// text).
-fn envelope_bytes(b: &Beacon) -> usize {
+fn envelope_bytes(b: &Beacon<Attr>) -> usize {
     stringify(&to_js(b)).and_then(|s| s.as_string()).map_or(0, |s| s.len())
 }
 
@@ -281,9 +297,17 @@ pub fn start(c: Config) {
         return;
     }
     for name in MetricName::ALL {
+        #[cfg(feature = "attribution")]
+        let sink = if c.attribution {
+            Sink::Attributed(Box::new(Sink::Queue), Default::default())
+        } else {
+            Sink::Queue
+        };
+        #[cfg(not(feature = "attribution"))]
+        let sink = Sink::Queue;
         super::on_metric(
             name,
-            Sink::Queue,
+            sink,
             Changes::WhileVisible,
             super::DEFAULT_DURATION_THRESHOLD,
             true,
@@ -324,6 +348,13 @@ pub fn enqueue(r: &Report) {
             id: r.id.into(),
             rating: r.rating,
             navigation_type: r.navigation_type,
+            #[cfg(feature = "attribution")]
+            attribution: r.attribution.map(|a| {
+                let mut b = a.to_beacon();
+                crate::attribution::sanitize(&mut b);
+                b
+            }),
+            #[cfg(not(feature = "attribution"))]
             attribution: None,
         };
         let report = Queued {
@@ -370,7 +401,7 @@ fn flush_after_hooks() {
 }
 
 enum Body {
-    New(Beacon),
+    New(Beacon<Attr>),
     Retry(String),
 }
 
@@ -467,7 +498,7 @@ impl Transport {
         bodies
     }
 
-    fn beacon(envelope: &Beacon, metrics: Vec<MetricReport>) -> Beacon {
+    fn beacon(envelope: &Beacon<Attr>, metrics: Vec<MetricReport<Attr>>) -> Beacon<Attr> {
         Beacon {
             metrics,
             ..envelope.clone()
@@ -476,7 +507,7 @@ impl Transport {
 }
 
 /// The JSON text of a new beacon, after `beforeSend`; `None` when dropped.
-fn encode(mut beacon: Beacon) -> Option<String> {
+fn encode(mut beacon: Beacon<Attr>) -> Option<String> {
     let mut hook = with(|t| std::mem::replace(&mut t.before_send, BeforeSend::None))?;
     let value = match &mut hook {
         BeforeSend::None => Some(to_js(&beacon)),

@@ -14,6 +14,10 @@ use crate::report::Changes;
 pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
     let routes = routes(report_soft_navs);
     let m = Instance::new(MetricName::Ttfb, -1.0, sink, changes);
+    #[cfg(feature = "attribution")]
+    if m.attribution().is_some() {
+        m.set_attributor(Box::new(super::attribution::ttfb_attribution));
+    }
     when_ready(move || {
         let Some(entry) = navigation_entry() else { return };
         m.set(

@@ -1,0 +1,249 @@
+// Attribution parity: vitalsign/attribution next to web-vitals/attribution
+// 6.2.3 on the same page load (tests/pages/attribution.js) must give every
+// report the same attribution: numbers exactly, selectors as equal
+// strings, and the very same entry objects (navigation, LCP, resource,
+// layout shift and its source, event, long animation frame, script).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { openPage, parityReady, stubVisibility, waitFor, useBrowserAndSite, schema } from './harness.mjs';
+
+let browser, site, collector;
+const contexts = useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
+const validate = new Ajv2020({ allErrors: true }).compile(schema);
+
+async function open(query = '') {
+  const o = await openPage(browser, `${site.url}/pages/attribution.html${query}`);
+  contexts.push(o.context);
+  await parityReady(o.page);
+  return o;
+}
+
+const of = (list, name) => list.filter((m) => m.name === name);
+
+/** Waits until both libraries made `count` reports of `name`, then a little more. */
+async function both(page, name, count = 1) {
+  await waitFor(async () => {
+    const r = await page.evaluate(() => window.__reports);
+    return of(r.wv, name).length >= count && of(r.vs, name).length >= count;
+  }, { what: `${count} ${name} report(s) from both libraries` });
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+  return page.evaluate(() => window.__reports);
+}
+
+/** Every report of `name` equal, attribution included; returns ours. */
+function same(r, name) {
+  const wv = of(r.wv, name);
+  const vs = of(r.vs, name);
+  assert.deepEqual(vs, wv, `${name}: our reports and attribution differ from web-vitals/attribution's\nweb-vitals: ${JSON.stringify(wv, null, 1)}\nvitalsign: ${JSON.stringify(vs, null, 1)}`);
+  assert.ok(vs.length > 0);
+  return vs;
+}
+
+const hide = (page) => stubVisibility(page, 'hidden');
+
+/**
+ * Waits until the page's own observer saw the slow click's entry and the
+ * libraries' idle-time processing of it ran (a hide before the browser
+ * delivers the entry would report no interaction at all).
+ */
+async function settleClick(page) {
+  await page.evaluate(async () => {
+    await new Promise((resolve) => {
+      new PerformanceObserver((list) => list.getEntries().some((e) => e.name === 'click' && e.duration >= 100) && resolve())
+        .observe({ type: 'event', buffered: true, durationThreshold: 16 });
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => requestIdleCallback(r, { timeout: 1000 }));
+    await new Promise((r) => setTimeout(r, 100));
+  });
+}
+
+test('LCP with an image: target, url, resource entry and the four subparts', async () => {
+  const { page, errors } = await open('?metrics=LCP&image=1');
+  await page.evaluate(() => new Promise((resolve) => {
+    new PerformanceObserver((list) => list.getEntries().some((e) => e.url.includes('img=attr')) && resolve())
+      .observe({ type: 'largest-contentful-paint', buffered: true });
+  }));
+  await page.click('#out');
+  const [lcp] = same(await both(page, 'LCP'), 'LCP');
+  const a = lcp.attribution;
+  assert.equal(a.target, 'html>body>div.a.hero.z>img', 'the selector walks up to the document, classes sorted');
+  assert.match(a.url, /\/pages\/img\/lcp-blocks\.png\?delay=300&img=attr$/);
+  assert.equal(a.lcpResourceEntry.type, 'PerformanceResourceTiming');
+  assert.equal(a.navigationEntry.type, 'PerformanceNavigationTiming');
+  assert.ok(a.resourceLoadDuration >= 250, `the image took its delay to load (${a.resourceLoadDuration})`);
+  assert.equal(a.timeToFirstByte + a.resourceLoadDelay + a.resourceLoadDuration + a.elementRenderDelay, lcp.value);
+  assert.deepEqual(errors, []);
+});
+
+test('LCP with text, reporting all changes: no resource, the text\'s selector', async () => {
+  const { page, errors } = await open('?metrics=LCP&reportAllChanges=1');
+  const r = await both(page, 'LCP');
+  const [lcp] = same(r, 'LCP');
+  assert.equal(lcp.attribution.target, '#content>p.intro.lead');
+  assert.equal('url' in lcp.attribution, false);
+  assert.equal('lcpResourceEntry' in lcp.attribution, false);
+  assert.equal(lcp.attribution.resourceLoadDuration, 0);
+  assert.deepEqual(errors, []);
+});
+
+test('LCP: generateTarget names the element; undefined from it falls back to the selector', async () => {
+  const { page, errors } = await open('?metrics=LCP&reportAllChanges=1&image=1&generateTarget=1');
+  await both(page, 'LCP', 2);
+  await page.click('#out');
+  const list = same(await both(page, 'LCP', 2), 'LCP');
+  assert.equal(list[0].attribution.target, '#content>p.intro.lead');
+  assert.equal(list.at(-1).attribution.target, 'custom:IMG');
+  assert.deepEqual(errors, []);
+});
+
+test('CLS: the largest shift, its source, target, time, value and load state', async () => {
+  const { page, errors } = await open('?metrics=CLS');
+  for (const px of [40, 120, 130]) {
+    await page.evaluate((px) => window.__shift(px), px);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  }
+  await hide(page);
+  const [cls] = same(await both(page, 'CLS'), 'CLS');
+  const a = cls.attribution;
+  assert.equal(a.largestShiftTarget, '#shifting');
+  assert.equal(a.largestShiftSource.type, 'LayoutShiftAttribution');
+  assert.equal(a.largestShiftEntry.type, 'LayoutShift');
+  assert.equal(a.loadState, 'complete');
+  assert.ok(a.largestShiftValue > 0 && a.largestShiftValue <= cls.value);
+  assert.deepEqual(errors, []);
+});
+
+test('CLS without shifts: an empty attribution', async () => {
+  const { page, errors } = await open('?metrics=CLS');
+  await hide(page);
+  const [cls] = same(await both(page, 'CLS'), 'CLS');
+  assert.deepEqual(cls.attribution, {});
+  assert.deepEqual(errors, []);
+});
+
+test('INP with a slow click: subparts, target, long animation frames and the longest script', async () => {
+  const { page, errors } = await open('?metrics=INP&busy=180');
+  await page.click('button.slow');
+  await settleClick(page);
+  await hide(page);
+  const [inp] = same(await both(page, 'INP'), 'INP');
+  const a = inp.attribution;
+  assert.equal(a.interactionTarget, 'html>body>button.b.slow');
+  assert.equal(a.interactionType, 'pointer');
+  assert.deepEqual(a.processedEventEntries, [], 'not asked for');
+  assert.ok(a.longAnimationFrameEntries.length >= 1);
+  assert.equal(a.longestScript.subpart, 'processing-duration');
+  assert.ok(a.longestScript.intersectingDuration >= 170, `the handler's time (${a.longestScript.intersectingDuration})`);
+  assert.ok(a.processingDuration >= 170);
+  assert.equal(a.inputDelay + a.processingDuration + a.presentationDelay, a.nextPaintTime - a.interactionTime);
+  assert.equal(typeof a.totalUnattributedDuration, 'number');
+  const script = await page.evaluate(() => {
+    const s = window.__raw.vs.at(-1).longestScript.entry;
+    return { fn: s.sourceFunctionName, url: s.sourceURL, same: s === window.__raw.wv.at(-1).longestScript.entry };
+  });
+  assert.deepEqual(script, { fn: 'slowClick', url: `${site.url}/pages/attribution-support.js?v=3`, same: true });
+  assert.deepEqual(errors, []);
+});
+
+test('INP with includeProcessedEventEntries: the frame\'s event entries by processing start', async () => {
+  const { page, errors } = await open('?metrics=INP&includeProcessedEventEntries=1');
+  await page.click('button.slow');
+  await settleClick(page);
+  await hide(page);
+  const [inp] = same(await both(page, 'INP'), 'INP');
+  assert.ok(inp.attribution.processedEventEntries.length >= 2, 'pointerdown, pointerup, click ...');
+  assert.deepEqual(errors, []);
+});
+
+test('FCP and TTFB: subparts, load state, entries', async () => {
+  const { page, errors } = await open('?metrics=FCP,TTFB');
+  const r = await both(page, 'TTFB');
+  await both(page, 'FCP');
+  const [fcp] = same(r, 'FCP');
+  const [ttfb] = same(r, 'TTFB');
+  assert.equal(fcp.attribution.timeToFirstByte + fcp.attribution.firstByteToFCP, fcp.value);
+  assert.equal(fcp.attribution.fcpEntry.type, 'PerformancePaintTiming');
+  const t = ttfb.attribution;
+  assert.equal(t.navigationEntry.type, 'PerformanceNavigationTiming');
+  assert.ok(Math.abs(t.waitingDuration + t.cacheDuration + t.dnsDuration + t.connectionDuration + t.requestDuration - ttfb.value) < 1e-9);
+  assert.deepEqual(errors, []);
+});
+
+/** One page view with an LCP image, a slow click and a layout shift, then hidden. */
+async function visit(endpoint) {
+  // The image pushes the shifting box down while loading (#box, the largest
+  // shift); the test's own shift moves #shifting sideways.
+  const o = await open(`?image=1&busy=250&beacon=${encodeURIComponent(endpoint)}`);
+  const { page } = o;
+  await page.evaluate(() => new Promise((resolve) => {
+    new PerformanceObserver((list) => list.getEntries().some((e) => e.url.includes('img=attr')) && resolve())
+      .observe({ type: 'largest-contentful-paint', buffered: true });
+  }));
+  await page.evaluate(() => window.__shift(60));
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.click('button.slow');
+  await settleClick(page);
+  await hide(page);
+  await both(page, 'INP');
+  return o;
+}
+
+test('init({attribution: true}): each beaconed report carries its attribution, compactly and privately', async () => {
+  site.beacons.length = 0;
+  const { page, errors } = await visit('/beacon');
+  const metrics = await waitFor(() => {
+    const all = site.beacons.flatMap((b) => b.json?.metrics ?? []);
+    const last = new Map(all.map((m) => [m.name, m]));
+    return ['FCP', 'LCP', 'CLS', 'INP', 'TTFB'].every((n) => last.has(n)) && last;
+  }, { what: 'beacons with all five metrics' });
+  for (const b of site.beacons) assert.ok(validate(b.json), JSON.stringify(validate.errors));
+  const r = await page.evaluate(() => window.__reports);
+  for (const name of ['FCP', 'LCP', 'CLS', 'INP', 'TTFB']) same(r, name);
+  const ours = (name) => of(r.vs, name).at(-1).attribution;
+  const lcp = metrics.get('LCP').attribution;
+  assert.equal(lcp.target, 'html>body>div.a.hero.z>img');
+  assert.equal(lcp.url, `${site.url}/pages/img/lcp-blocks.png`, 'the resource URL without its query string');
+  for (const k of ['timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']) assert.equal(lcp[k], ours('LCP')[k], k);
+  assert.deepEqual(Object.keys(lcp).sort(), ['elementRenderDelay', 'resourceLoadDelay', 'resourceLoadDuration', 'target', 'timeToFirstByte', 'url'], 'no entries');
+  const cls = metrics.get('CLS').attribution;
+  const { largestShiftTarget, largestShiftTime, largestShiftValue, loadState } = ours('CLS');
+  assert.deepEqual(cls, { largestShiftTarget, largestShiftTime, largestShiftValue, loadState });
+  const inp = metrics.get('INP').attribution;
+  assert.equal(inp.interactionTarget, 'html>body>button.b.slow');
+  assert.equal(inp.interactionType, 'pointer');
+  assert.equal(inp.loadState, 'complete');
+  for (const k of ['inputDelay', 'processingDuration', 'presentationDelay', 'totalScriptDuration', 'totalStyleAndLayoutDuration', 'totalPaintDuration']) assert.equal(inp[k], ours('INP')[k], k);
+  assert.deepEqual(inp.longestScript, {
+    url: `${site.url}/pages/attribution-support.js`,
+    function: 'slowClick',
+    duration: ours('INP').longestScript.intersectingDuration,
+  }, 'the script URL without query string and fragment');
+  const fcp = metrics.get('FCP').attribution;
+  assert.deepEqual(fcp, { timeToFirstByte: ours('FCP').timeToFirstByte, firstByteToFCP: ours('FCP').firstByteToFCP, loadState: ours('FCP').loadState });
+  const ttfb = metrics.get('TTFB').attribution;
+  for (const k of ['waitingDuration', 'cacheDuration', 'dnsDuration', 'connectionDuration', 'requestDuration']) assert.equal(ttfb[k], ours('TTFB')[k], k);
+  assert.deepEqual(errors, []);
+});
+
+test('the real collector stores the attribution and /v1/fix-first shows it', async () => {
+  const { page, errors } = await visit(`${collector.url}/v1/beacon`);
+  const r = await page.evaluate(() => window.__reports);
+  const clsTarget = of(r.vs, 'CLS').at(-1).attribution.largestShiftTarget;
+  const host = new URL(site.url).host;
+  const pageKey = `${site.url}/pages/attribution.html`;
+  const f = await waitFor(async () => {
+    const res = await fetch(`${collector.url}/v1/fix-first?site=${encodeURIComponent(host)}&page=${encodeURIComponent(pageKey)}`);
+    if (!res.ok) return false;
+    const f = await res.json();
+    return ['LCP', 'CLS', 'INP'].every((m) => f.metrics?.[m]?.attributed >= 1) && f;
+  }, { what: 'attributed LCP, CLS and INP in /v1/fix-first', timeout: 15000 });
+  assert.deepEqual(f.metrics.LCP.items.map((i) => i.target), ['html>body>div.a.hero.z>img']);
+  assert.deepEqual(f.metrics.CLS.items.map((i) => i.target), [clsTarget]);
+  assert.deepEqual(f.metrics.INP.items.map((i) => i.target), ['html>body>button.b.slow']);
+  assert.deepEqual(f.metrics.INP.scripts.map((s) => [s.target, s.firstParty]), [[host.split(':')[0], true]]);
+  assert.ok(f.metrics.INP.subparts.processingDuration >= 240, JSON.stringify(f.metrics.INP.subparts));
+  assert.ok(f.metrics.LCP.subparts.resourceLoadDuration >= 250, JSON.stringify(f.metrics.LCP.subparts));
+  assert.deepEqual(errors, []);
+});
