@@ -22,7 +22,7 @@ use beacon::MetricName;
 
 pub use inp::DEFAULT_DURATION_THRESHOLD;
 pub use instance::Sink;
-pub use observe::Group;
+pub use observe::{Group, SoftGroup};
 
 use crate::report::Changes;
 
