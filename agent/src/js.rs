@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use crate::report::Changes;
 use crate::web::instance::Report;
 use crate::web::transport::{BeforeSend, Config, PageKey};
-use crate::web::{Group, Sink};
+use crate::web::{Group, Sink, SoftGroup};
 use crate::{delivery, IN_BROWSER};
 
 #[wasm_bindgen]
@@ -61,6 +61,14 @@ extern "C" {
     fn layout_shift(this: &EarlyRecord) -> Option<Array>;
     #[wasm_bindgen(method, getter)]
     fn event(this: &EarlyRecord) -> Option<Array>;
+    #[wasm_bindgen(method, getter = lcpSoft)]
+    fn lcp_soft(this: &EarlyRecord) -> Option<Array>;
+    #[wasm_bindgen(method, getter = layoutShiftSoft)]
+    fn layout_shift_soft(this: &EarlyRecord) -> Option<Array>;
+    #[wasm_bindgen(method, getter = eventSoft)]
+    fn event_soft(this: &EarlyRecord) -> Option<Array>;
+    #[wasm_bindgen(method, getter = softNav)]
+    fn soft_nav(this: &EarlyRecord) -> Option<Array>;
     #[wasm_bindgen(method, getter)]
     fn input(this: &EarlyRecord) -> bool;
     #[wasm_bindgen(method, getter)]
@@ -252,7 +260,10 @@ pub(crate) fn recorded(group: Group) -> Option<Array> {
             Group::LargestContentfulPaint => r.lcp(),
             Group::LayoutShift => r.layout_shift(),
             Group::Event => r.event(),
-            Group::SoftNavs(_) => None,
+            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => r.lcp_soft(),
+            Group::SoftNavs(SoftGroup::LayoutShift) => r.layout_shift_soft(),
+            Group::SoftNavs(SoftGroup::Event) => r.event_soft(),
+            Group::SoftNavs(SoftGroup::SoftNavigation) => r.soft_nav(),
             // Not recorded by the loader: observed buffered.
             #[cfg(feature = "attribution")]
             Group::Resource | Group::LongAnimationFrame => None,

@@ -12,7 +12,14 @@
 import * as agent from './agent.js';
 
 // The entry groups the agent observes, by the record's property names.
-const GROUPS = { paint: ['paint'], lcp: ['largest-contentful-paint'], layoutShift: ['layout-shift'], event: ['event', 'first-input'] };
+// With reportSoftNavs, the agent observes each metric's types and
+// soft-navigation in one observer: recorded as such, the batches are the same.
+const SOFT = 'soft-navigation';
+const GROUPS = {
+  paint: ['paint'], lcp: ['largest-contentful-paint'], layoutShift: ['layout-shift'], event: ['event', 'first-input'],
+  lcpSoft: ['largest-contentful-paint', 'interaction-contentful-paint', SOFT], layoutShiftSoft: ['layout-shift', SOFT],
+  eventSoft: ['event', 'first-input', SOFT], softNav: [SOFT],
+};
 
 let state; // undefined, 'loading', 'running' or 'failed'
 const queue = [];
@@ -26,7 +33,7 @@ const record = () => {
     const supported = PerformanceObserver.supportedEntryTypes;
     for (const [group, all] of Object.entries(GROUPS)) {
       const types = all.filter((t) => supported.includes(t));
-      if (!types.length) continue;
+      if (!types.length || (all.includes(SOFT) && !types.includes(SOFT))) continue;
       const batches = (early[group] = []);
       const po = new PerformanceObserver((list) => batches.push(list.getEntries()));
       // 16 ms is the lowest durationThreshold; the agent filters per option.

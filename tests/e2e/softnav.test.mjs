@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBrowserAndSite, waitFor, stubBfcacheRestore } from './harness.mjs';
-import { open, frames, pause, hide, show, metricReports, assertParity } from './support-input.mjs';
+import { open, openSlowAgent, frames, pause, hide, show, metricReports, assertParity } from './support-input.mjs';
 import { assertParity as assertPaintParity } from './support-paint.mjs';
 
 let browser, site, collector;
@@ -219,6 +219,28 @@ test('reportSoftNavs and a bfcache restore after a soft navigation: the restored
     assert.ok(m.navigationStartTime > 0);
     assert.ok(m.navigationInteractionId > 0);
   }
+  assert.deepEqual(errors, []);
+});
+
+test('reportSoftNavs, routes changed before our agent ran (its wasm 8 s late): the loader record gives the same reports as web-vitals', async () => {
+  const opened = await openSlowAgent(browser, site, '/pages/spa.html?softNavs=1', 8000);
+  contexts.push(opened.context);
+  const { page, errors } = opened;
+  await frames(page);
+  await pause(page, 200);
+  await go(page, 'to-products', { count: 1 });
+  await shift(page, 80);
+  await go(page, 'to-about', { busy: 120, count: 2 });
+  await slowClick(page, 200);
+  assert.equal(await page.evaluate(() => window.__isReady === true), false, 'our agent is not running yet');
+  await page.waitForFunction(() => window.__isReady === true, null, { timeout: 20000 });
+  await shift(page, 40);
+  await page.mouse.click(5, 400);
+  await pause(page, 200);
+  await hide(page);
+  await frames(page);
+  const r = await assertAllParity(page);
+  assert.deepEqual(r.TTFB.vs.map((m) => m.navigationType), ['navigate', 'soft-navigation', 'soft-navigation']);
   assert.deepEqual(errors, []);
 });
 

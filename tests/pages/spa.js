@@ -42,5 +42,6 @@ if (q.get('twice')) {
     vs['on' + name](record(reports2.vs), opts2);
   }
 }
+window.__loaded = true;
 if (q.get('beacon')) vs.init({ endpoint: q.get('beacon'), flushInterval: Number(q.get('flushInterval') || 10000) });
 window.__ready = vs.loaded().then(() => new Promise((r) => setTimeout(r, 0))).then(() => (window.__isReady = true));

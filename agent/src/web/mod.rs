@@ -23,6 +23,8 @@ use beacon::MetricName;
 pub use inp::DEFAULT_DURATION_THRESHOLD;
 pub use instance::Sink;
 pub use observe::Group;
+#[cfg(feature = "js")]
+pub use observe::SoftGroup;
 
 use crate::report::Changes;
 

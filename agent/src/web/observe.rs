@@ -60,18 +60,6 @@ impl Group {
             Group::LongAnimationFrame => &["long-animation-frame"],
         }
     }
-
-    /// The group whose entries the npm loader recorded (it records no
-    /// soft-navigation entries: those are always observed buffered).
-    fn recorded_as(self) -> Option<Group> {
-        match self {
-            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => Some(Group::LargestContentfulPaint),
-            Group::SoftNavs(SoftGroup::LayoutShift) => Some(Group::LayoutShift),
-            Group::SoftNavs(SoftGroup::Event) => Some(Group::Event),
-            Group::SoftNavs(SoftGroup::SoftNavigation) => None,
-            g => Some(g),
-        }
-    }
 }
 
 /// A batch of entries, as the observer delivered it.
@@ -124,11 +112,11 @@ fn observe_boxed(group: Group, duration_threshold: Option<f64>, on_batch: OnBatc
     });
     let callback = Closure::wrap(callback).into_js_value();
     let po = Observer::new(callback.unchecked_ref()).ok()?;
-    let recorded = group.recorded_as().and_then(super::recorded);
+    let recorded = super::recorded(group);
     for t in &types {
         let options: ObserveOptions = js_sys::Object::new().unchecked_into();
         options.set_type(t);
-        options.set_buffered(recorded.is_none() || matches!(*t, "soft-navigation" | "interaction-contentful-paint"));
+        options.set_buffered(recorded.is_none());
         if let Some(ms) = duration_threshold {
             options.set_duration_threshold(ms);
         }
