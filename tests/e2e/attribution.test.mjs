@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { openPage, parityReady, stubVisibility, waitFor, useBrowserAndSite, schema } from './harness.mjs';
+import { FRAME } from './support-paint.mjs';
+import { openPage, parityReady, stubVisibility, stubBfcacheRestore, waitFor, useBrowserAndSite, schema } from './harness.mjs';
 
 let browser, site, collector;
 const contexts = useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
@@ -168,6 +169,76 @@ test('FCP and TTFB: subparts, load state, entries', async () => {
   const t = ttfb.attribution;
   assert.equal(t.navigationEntry.type, 'PerformanceNavigationTiming');
   assert.ok(Math.abs(t.waitingDuration + t.cacheDuration + t.dnsDuration + t.connectionDuration + t.requestDuration - ttfb.value) < 1e-9);
+  assert.deepEqual(errors, []);
+});
+
+test('after a bfcache restore: the defaults the reference gives reports without entries', async () => {
+  const { page, errors } = await open('?metrics=FCP,LCP,CLS,TTFB,INP&reportAllChanges=1');
+  await both(page, 'TTFB');
+  await page.click('button.slow');
+  await settleClick(page);
+  await stubBfcacheRestore(page);
+  const r = await both(page, 'LCP', 2);
+  await both(page, 'FCP', 2);
+  await both(page, 'TTFB', 2);
+  await page.click('button.slow');
+  await settleClick(page);
+  await hide(page);
+  const after = await both(page, 'INP', 2);
+  // After a restore FCP and LCP are the time to a double rAF, which each
+  // library measures with its own rAF calls (the parity tests allow one
+  // frame there): all of such a report's value is its render delay
+  // (firstByteToFCP, elementRenderDelay), in each library.
+  const rest = { FCP: 'firstByteToFCP', LCP: 'elementRenderDelay' };
+  for (const [name, field] of Object.entries(rest)) {
+    const wv = of(after.wv, name).filter((m) => m.navigationType === 'back-forward-cache');
+    const vs = of(after.vs, name).filter((m) => m.navigationType === 'back-forward-cache');
+    assert.equal(vs.length, wv.length);
+    for (const [i, m] of vs.entries()) {
+      const ref = wv[i];
+      assert.equal(m.attribution[field], m.value);
+      assert.equal(ref.attribution[field], ref.value);
+      assert.ok(Math.abs(m.value - ref.value) <= FRAME, `${name} after a restore within a frame: ${m.value} vs ${ref.value}`);
+      Object.assign(m, { value: ref.value, delta: ref.delta });
+      m.attribution[field] = ref.value;
+    }
+  }
+  for (const name of ['FCP', 'LCP', 'CLS', 'TTFB', 'INP']) same(after, name);
+  const restored = (name) => of(after.vs, name).filter((m) => m.navigationType === 'back-forward-cache');
+  assert.deepEqual(Object.keys(restored('LCP')[0].attribution), ['timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']);
+  assert.equal(restored('TTFB')[0].attribution.navigationEntry, '<undefined>');
+  assert.deepEqual(Object.keys(restored('FCP')[0].attribution), ['timeToFirstByte', 'firstByteToFCP', 'loadState']);
+  assert.equal(restored('INP').at(-1).attribution.interactionTarget, 'html>body>button.b.slow', 'a new interaction after the restore');
+  assert.ok(r);
+  assert.deepEqual(errors, []);
+});
+
+test('an interaction before the agent ran (the wasm arrives late) is attributed the same', async () => {
+  const context = await browser.newContext();
+  contexts.push(context);
+  await context.route('**/agent/attribution/agent_bg.wasm', async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue().catch(() => {});
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${site.url}/pages/attribution.html?metrics=INP,LCP,CLS&image=1`);
+  await page.waitForFunction(() => window.__loaded === true);
+  await page.evaluate(() => new Promise((resolve) => {
+    new PerformanceObserver((list) => list.getEntries().some((e) => e.url.includes('img=attr')) && resolve())
+      .observe({ type: 'largest-contentful-paint', buffered: true });
+  }));
+  await page.evaluate(() => window.__shift(60));
+  await page.click('button.slow');
+  await settleClick(page);
+  assert.equal(await page.evaluate(() => window.__isReady === true), false, 'before our agent ran');
+  await parityReady(page);
+  await hide(page);
+  const r = await both(page, 'INP');
+  await both(page, 'CLS');
+  for (const name of ['LCP', 'CLS', 'INP']) same(r, name);
+  assert.equal(of(r.vs, 'INP')[0].attribution.longestScript.subpart, 'processing-duration');
   assert.deepEqual(errors, []);
 });
 
