@@ -24,10 +24,13 @@ const of = (list, name) => list.filter((m) => m.name === name);
 
 /** Waits until both libraries made `count` reports of `name`, then a little more. */
 async function both(page, name, count = 1) {
+  let r;
   await waitFor(async () => {
-    const r = await page.evaluate(() => window.__reports);
+    r = await page.evaluate(() => window.__reports);
     return of(r.wv, name).length >= count && of(r.vs, name).length >= count;
-  }, { what: `${count} ${name} report(s) from both libraries` });
+  }, { what: `${count} ${name} report(s) from both libraries` }).catch((e) => {
+    throw new Error(`${e.message}: web-vitals ${JSON.stringify(of(r.wv, name))}, vitalsign ${JSON.stringify(of(r.vs, name))}`);
+  });
   await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
   return page.evaluate(() => window.__reports);
 }
@@ -273,10 +276,13 @@ test('init({attribution: true}): each beaconed report carries its attribution, c
   const r = await page.evaluate(() => window.__reports);
   for (const name of ['FCP', 'LCP', 'CLS', 'INP', 'TTFB']) same(r, name);
   const ours = (name) => of(r.vs, name).at(-1).attribution;
+  // What the collector refuses is left out of the beacon, field by field
+  // (a paint total can come out slightly negative: -0.4 ms).
+  const kept = (v) => (v >= 0 && v <= 120000 ? v : undefined);
   const lcp = metrics.get('LCP').attribution;
   assert.equal(lcp.target, 'html>body>div.a.hero.z>img');
   assert.equal(lcp.url, `${site.url}/pages/img/lcp-blocks.png`, 'the resource URL without its query string');
-  for (const k of ['timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']) assert.equal(lcp[k], ours('LCP')[k], k);
+  for (const k of ['timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']) assert.equal(lcp[k], kept(ours('LCP')[k]), k);
   assert.deepEqual(Object.keys(lcp).sort(), ['elementRenderDelay', 'resourceLoadDelay', 'resourceLoadDuration', 'target', 'timeToFirstByte', 'url'], 'no entries');
   const cls = metrics.get('CLS').attribution;
   const { largestShiftTarget, largestShiftTime, largestShiftValue, loadState } = ours('CLS');
@@ -285,7 +291,7 @@ test('init({attribution: true}): each beaconed report carries its attribution, c
   assert.equal(inp.interactionTarget, 'html>body>button.b.slow');
   assert.equal(inp.interactionType, 'pointer');
   assert.equal(inp.loadState, 'complete');
-  for (const k of ['inputDelay', 'processingDuration', 'presentationDelay', 'totalScriptDuration', 'totalStyleAndLayoutDuration', 'totalPaintDuration']) assert.equal(inp[k], ours('INP')[k], k);
+  for (const k of ['inputDelay', 'processingDuration', 'presentationDelay', 'totalScriptDuration', 'totalStyleAndLayoutDuration', 'totalPaintDuration', 'totalUnattributedDuration']) assert.equal(inp[k], kept(ours('INP')[k]), k);
   assert.deepEqual(inp.longestScript, {
     url: `${site.url}/pages/attribution-support.js`,
     function: 'slowClick',
@@ -294,7 +300,7 @@ test('init({attribution: true}): each beaconed report carries its attribution, c
   const fcp = metrics.get('FCP').attribution;
   assert.deepEqual(fcp, { timeToFirstByte: ours('FCP').timeToFirstByte, firstByteToFCP: ours('FCP').firstByteToFCP, loadState: ours('FCP').loadState });
   const ttfb = metrics.get('TTFB').attribution;
-  for (const k of ['waitingDuration', 'cacheDuration', 'dnsDuration', 'connectionDuration', 'requestDuration']) assert.equal(ttfb[k], ours('TTFB')[k], k);
+  for (const k of ['waitingDuration', 'cacheDuration', 'dnsDuration', 'connectionDuration', 'requestDuration']) assert.equal(ttfb[k], kept(ours('TTFB')[k]), k);
   assert.deepEqual(errors, []);
 });
 

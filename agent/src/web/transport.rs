@@ -299,7 +299,11 @@ pub fn enqueue(r: &Report) {
             attribution: None,
         };
         let earlier = t.queue.iter().position(|q| q.name == r.name && q.id == r.id);
-        let full = t.queue_size.add(r.id.len(), earlier.is_some());
+        #[cfg(feature = "attribution")]
+        let extra = report.attribution.as_ref().map_or(0, crate::attribution::rough_bytes);
+        #[cfg(not(feature = "attribution"))]
+        let extra = 0;
+        let full = t.queue_size.add(r.id.len() + extra, earlier.is_some());
         match earlier {
             Some(i) => t.queue[i] = report,
             None => t.queue.push(report),

@@ -93,6 +93,12 @@ impl SelectorNode for DomNode {
     fn parent(&self) -> Option<Self> {
         self.0.parent_node().map(DomNode)
     }
+    fn lower(s: &str) -> String {
+        js_sys::JsString::from(s).to_lower_case().into()
+    }
+    fn upper(s: &str) -> String {
+        js_sys::JsString::from(s).to_upper_case().into()
+    }
 }
 
 /// `getLoadState(timestamp)` in the page.
