@@ -151,13 +151,14 @@ test('INP with a slow click: subparts, target, long animation frames and the lon
   assert.deepEqual(errors, []);
 });
 
-test('INP with includeProcessedEventEntries: the frame\'s event entries by processing start', async () => {
-  const { page, errors } = await open('?metrics=INP&includeProcessedEventEntries=1');
+test('INP with includeProcessedEventEntries and a generateTarget naming the button \'\'', async () => {
+  const { page, errors } = await open('?metrics=INP&includeProcessedEventEntries=1&generateTarget=1');
   await page.click('button.slow');
   await settleClick(page);
   await hide(page);
   const [inp] = same(await both(page, 'INP'), 'INP');
   assert.ok(inp.attribution.processedEventEntries.length >= 2, 'pointerdown, pointerup, click ...');
+  assert.equal(inp.attribution.interactionTarget, '', 'an empty name is a name');
   assert.deepEqual(errors, []);
 });
 

@@ -121,7 +121,9 @@ impl InpTracker {
     pub fn after_entry<E: JsCast>(&self, longest: &LongestInteractions<E>, id: u64) {
         let Some(interaction) = longest.get(id) else { return };
         let mut i = self.0.borrow_mut();
-        if i.targets.iter().any(|(t, _)| *t == id) {
+        // An empty name (a `generateTarget` returning "") is looked for
+        // again, as the reference's falsy check does.
+        if i.targets.iter().any(|(t, s)| *t == id && !s.is_empty()) {
             return;
         }
         let entries: Vec<&EventEntry> = interaction.entries.iter().map(|e| e.unchecked_ref()).collect();
@@ -131,7 +133,8 @@ impl InpTracker {
                 .iter()
                 .find_map(|e| e.target_selector().filter(|s| !s.is_empty())),
         };
-        if let Some(t) = target.filter(|t| !t.is_empty()) {
+        if let Some(t) = target {
+            i.targets.retain(|(k, _)| *k != id);
             i.targets.push((id, t));
         }
     }
