@@ -29,8 +29,11 @@ const fail = (msg) => {
 
 const build = (cargoFeatures, out) => {
   // 1. The wasm. Rebuilding std with `-Cpanic=immediate-abort` leaves out the
-  // panic message formatting that every bounds check otherwise pulls in. Both
-  // are unstable flags, allowed on the pinned stable compiler
+  // panic message formatting that every bounds check otherwise pulls in;
+  // `-Zfmt-debug=none` and `-Zlocation-detail=none` drop the `Debug` impls and
+  // file/line strings nothing in the shipped agent prints (-3.5 KB brotli: the
+  // agent's messages are assembled from `&str`, never with `{:?}`). All are
+  // unstable flags, allowed on the pinned stable compiler
   // (rust-toolchain.toml) by RUSTC_BOOTSTRAP for this one build; they need the
   // rust-src component (scripts/setup.sh adds it).
   const targetDir = join(root, 'target', 'wasm-small');
@@ -42,7 +45,7 @@ const build = (cargoFeatures, out) => {
       env: {
         ...process.env,
         RUSTC_BOOTSTRAP: '1',
-        RUSTFLAGS: `${process.env.RUSTFLAGS ?? ''} -Zunstable-options -Cpanic=immediate-abort`.trim(),
+        RUSTFLAGS: `${process.env.RUSTFLAGS ?? ''} -Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none`.trim(),
         CARGO_TARGET_DIR: targetDir,
       },
     });

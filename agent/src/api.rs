@@ -24,6 +24,16 @@ pub struct Metric {
     pub navigation_type: NavigationType,
     /// The browser's performance entries behind the value.
     pub entries: Vec<web_sys::PerformanceEntry>,
+    /// The browser's `navigationId` of the navigation measured (hard,
+    /// soft or restored; 0 where the browser has none).
+    pub navigation_id: u64,
+    /// The interaction that caused the soft navigation measured.
+    pub navigation_interaction_id: Option<u64>,
+    /// The URL of the navigation measured: for a soft navigation (or a
+    /// [`start_page_view`](crate::start_page_view)), the route's URL.
+    pub navigation_url: Option<String>,
+    /// When the navigation measured started (0 for the hard navigation).
+    pub navigation_start_time: f64,
     /// What caused the value (feature `attribution`): the fields of
     /// web-vitals/attribution 6.2.3's `attribution`, by metric.
     #[cfg(feature = "attribution")]
@@ -40,6 +50,11 @@ pub struct ReportOpts {
     /// INP only: the shortest `event` entry observed, in ms (the browser
     /// rounds to 8 ms and observes nothing under 16). Default 40.
     pub duration_threshold: f64,
+    /// Report soft navigations (routes of a single-page app) as their own
+    /// metric instances, where the browser has the Soft Navigations API
+    /// (web-vitals 6 `reportSoftNavs`); elsewhere routes marked with
+    /// [`start_page_view`](crate::start_page_view).
+    pub report_soft_navs: bool,
     /// Attribution: names targets (LCP element, layout-shift source,
     /// interaction target) instead of the default selector; `None` from
     /// it falls back to the selector (web-vitals' `generateTarget`).
@@ -60,6 +75,7 @@ impl Default for ReportOpts {
         ReportOpts {
             report_all_changes: false,
             duration_threshold: crate::web::DEFAULT_DURATION_THRESHOLD,
+            report_soft_navs: false,
             #[cfg(feature = "attribution")]
             generate_target: None,
             #[cfg(feature = "attribution")]

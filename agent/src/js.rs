@@ -38,6 +38,14 @@ extern "C" {
     fn set_id(this: &MetricObject, v: &str);
     #[wasm_bindgen(method, setter = navigationType)]
     fn set_navigation_type(this: &MetricObject, v: &str);
+    #[wasm_bindgen(method, setter = navigationId)]
+    fn set_navigation_id(this: &MetricObject, v: f64);
+    #[wasm_bindgen(method, setter = navigationInteractionId)]
+    fn set_navigation_interaction_id(this: &MetricObject, v: Option<f64>);
+    #[wasm_bindgen(method, setter = navigationURL)]
+    fn set_navigation_url(this: &MetricObject, v: Option<String>);
+    #[wasm_bindgen(method, setter = navigationStartTime)]
+    fn set_navigation_start_time(this: &MetricObject, v: f64);
     #[cfg(feature = "attribution")]
     #[wasm_bindgen(method, setter)]
     fn set_attribution(this: &MetricObject, v: &JsValue);
@@ -75,7 +83,8 @@ export type NavigationType =
   | 'back-forward'
   | 'back-forward-cache'
   | 'prerender'
-  | 'restore';
+  | 'restore'
+  | 'soft-navigation';
 
 export interface Metric {
   name: MetricName;
@@ -88,6 +97,14 @@ export interface Metric {
   id: string;
   entries: PerformanceEntry[];
   navigationType: NavigationType;
+  /** The browser's navigationId of the navigation measured (hard, soft or restored). */
+  navigationId: number;
+  /** The interaction that caused the soft navigation measured. */
+  navigationInteractionId?: number;
+  /** The URL of the navigation measured (a soft navigation's: the route's URL). */
+  navigationURL?: string;
+  /** When the navigation measured started (0 for the hard navigation). */
+  navigationStartTime: number;
 }
 
 export interface FCPMetric extends Metric { name: 'FCP'; entries: PerformancePaintTiming[] }
@@ -99,6 +116,8 @@ export interface TTFBMetric extends Metric { name: 'TTFB'; entries: PerformanceN
 export interface ReportOpts {
   /** Report every change, not only final values. */
   reportAllChanges?: boolean;
+  /** Report each soft navigation (route) as its own navigation, as web-vitals 6. */
+  reportSoftNavs?: boolean;
 }
 
 export interface INPReportOpts extends ReportOpts {
@@ -165,6 +184,8 @@ export interface InitOpts {
   beforeSend?: (beacon: Beacon) => Beacon | null | false | void;
 }
 
+/** Marks a route change by hand where the browser reports no soft navigations. */
+export function startPageView(): void;
 /** Measures all five metrics and sends them to the collector. */
 export function init(opts?: InitOpts): void;
 /** With `requireConsent`: starts storing and sending. */
@@ -194,6 +215,10 @@ impl Callback {
             m.set_entries(r.entries);
             m.set_id(r.id);
             m.set_navigation_type(r.navigation_type.as_str());
+            m.set_navigation_id(r.navigation.id);
+            m.set_navigation_interaction_id(r.navigation.interaction_id);
+            m.set_navigation_url(r.navigation.url.clone());
+            m.set_navigation_start_time(r.navigation.start_time);
             m
         });
         m.set_value(r.value);
@@ -227,6 +252,7 @@ pub(crate) fn recorded(group: Group) -> Option<Array> {
             Group::LargestContentfulPaint => r.lcp(),
             Group::LayoutShift => r.layout_shift(),
             Group::Event => r.event(),
+            Group::SoftNavs(_) => None,
             // Not recorded by the loader: observed buffered.
             #[cfg(feature = "attribution")]
             Group::Resource | Group::LongAnimationFrame => None,
@@ -348,6 +374,7 @@ fn options<T: for<'de> Deserialize<'de> + Default>(options: JsValue) -> T {
 struct JsReportOpts {
     report_all_changes: Option<Lenient<bool>>,
     duration_threshold: Option<Lenient<f64>>,
+    report_soft_navs: Option<Lenient<bool>>,
     #[cfg(feature = "attribution")]
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     generate_target: JsValue,
@@ -368,6 +395,7 @@ fn on(name: MetricName, callback: JsValue, opts: JsValue) {
     let all = valid(opts.report_all_changes, "reportAllChanges", "a boolean").unwrap_or(false);
     let threshold = valid(opts.duration_threshold, "durationThreshold", "a number")
         .unwrap_or(crate::web::DEFAULT_DURATION_THRESHOLD);
+    let soft = valid(opts.report_soft_navs, "reportSoftNavs", "a boolean").unwrap_or(false);
     let sink = Sink::Js(Callback { f, metric: None });
     // The attribution build's callbacks get attribution, as
     // web-vitals/attribution's do.
@@ -386,7 +414,13 @@ fn on(name: MetricName, callback: JsValue, opts: JsValue) {
             resource_buffer_size: valid(opts.resource_buffer_size, "resourceBufferSize", "a number"),
         },
     );
-    crate::web::on_metric(name, sink, if all { Changes::All } else { Changes::Forced }, threshold);
+    crate::web::on_metric(
+        name,
+        sink,
+        if all { Changes::All } else { Changes::Forced },
+        threshold,
+        soft,
+    );
 }
 
 /// web-vitals' `onFCP(callback, opts)`.
@@ -464,6 +498,12 @@ pub fn start(opts: JsValue) {
         #[cfg(feature = "attribution")]
         attribution: valid(o.attribution, "attribution", "a boolean").unwrap_or(false),
     });
+}
+
+/// `startPageView()`: a route change marked by hand.
+#[wasm_bindgen(js_name = startPageView)]
+pub fn start_page_view() {
+    crate::start_page_view();
 }
 
 /// With `init({requireConsent: true})`: starts storing and sending.

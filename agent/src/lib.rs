@@ -46,6 +46,7 @@ mod navigation;
 mod page_key;
 mod report;
 mod session;
+mod soft_nav;
 mod sort;
 mod text;
 mod ttfb;
@@ -76,7 +77,7 @@ fn on(name: MetricName, callback: impl FnMut(&Metric) + 'static, opts: ReportOpt
         let sink = Sink::Rust(Box::new(callback));
         #[cfg(feature = "attribution")]
         let sink = Sink::Attributed(Box::new(sink), opts.attribution());
-        web::on_metric(name, sink, changes, opts.duration_threshold);
+        web::on_metric(name, sink, changes, opts.duration_threshold, opts.report_soft_navs);
     }
 }
 
@@ -116,6 +117,18 @@ pub fn on_ttfb(callback: impl FnMut(&Metric) + 'static, opts: ReportOpts) {
 pub fn init(options: Options) {
     if IN_BROWSER {
         web::transport::start(options.into_config());
+    }
+}
+
+/// Marks a route change of a single-page app by hand, where the browser
+/// does not report soft navigations itself: the instances registered with
+/// `report_soft_navs` (and those of [`init`]) start anew for the current
+/// URL, as after a soft navigation. Call it after the URL changed
+/// (`pushState`). Where the browser reports soft navigations, it does
+/// nothing.
+pub fn start_page_view() {
+    if IN_BROWSER {
+        web::soft_nav::start_page_view();
     }
 }
 

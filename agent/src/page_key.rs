@@ -138,6 +138,24 @@ pub fn without_user_info(key: &str) -> String {
     }
 }
 
+/// A browser-normalised absolute URL (`location.href`, an entry's `name`)
+/// as `location` would split it: origin (with any user info, which
+/// [`without_user_info`] removes from the key), path and query (without
+/// `?`); the fragment is dropped. `None` for a URL without `scheme://`.
+pub fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    // Byte searches: no substring searcher in the wasm.
+    let position = |s: &str, b: u8| s.bytes().position(|c| c == b);
+    let authority = url.as_bytes().windows(3).position(|w| w == b"://")? + 3;
+    let url = url.get(..position(url, b'#').unwrap_or(url.len()))?;
+    let (url, query) = match position(url, b'?') {
+        Some(q) => (url.get(..q)?, url.get(q + 1..)?),
+        None => (url, ""),
+    };
+    let path_start = position(url.get(authority..)?, b'/').map_or(url.len(), |p| authority + p);
+    let path = url.get(path_start..).filter(|p| !p.is_empty()).unwrap_or("/");
+    Some((url.get(..path_start)?, path, query))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +277,26 @@ mod tests {
             page_key("https://a.example", "/about/12", "", &routes, &[]),
             "https://a.example/about/:id"
         );
+    }
+
+    #[test]
+    fn urls_split_like_location() {
+        assert_eq!(
+            split_url("https://shop.example/orders/12?token=x&a=1#top"),
+            Some(("https://shop.example", "/orders/12", "token=x&a=1"))
+        );
+        assert_eq!(
+            split_url("http://127.0.0.1:8080"),
+            Some(("http://127.0.0.1:8080", "/", ""))
+        );
+        assert_eq!(
+            split_url("http://h.example?q=1"),
+            Some(("http://h.example", "/", "q=1"))
+        );
+        assert_eq!(
+            split_url("https://u:p@h.example/a"),
+            Some(("https://u:p@h.example", "/a", ""))
+        );
+        assert_eq!(split_url("/relative"), None);
     }
 }

@@ -141,6 +141,8 @@ export const onTTFB = on('onTTFB');
 
 /** Measures all five metrics and beacons them to `endpoint` (default `/v1/beacon`). */
 export const init = (opts) => whenLoaded(() => agent.start(opts));
+/** Marks a route change by hand, where the browser reports no soft navigations. */
+export const startPageView = () => whenLoaded(() => agent.startPageView());
 /** With `init({requireConsent: true})`: starts storing and sending. */
 export const grantConsent = () => whenLoaded(() => agent.grantConsent());
 /** Stops sending and clears what the agent stored. */

@@ -19,7 +19,7 @@
   // Calls made before the module arrives are replayed in order.
   const later = (name) => (...args) => api.then((m) => m[name](...args), () => {});
   window.vitalsign = {};
-  for (const name of ['init', 'grantConsent', 'revokeConsent', 'onFCP', 'onLCP', 'onCLS', 'onINP', 'onTTFB']) {
+  for (const name of ['init', 'grantConsent', 'revokeConsent', 'startPageView', 'onFCP', 'onLCP', 'onCLS', 'onINP', 'onTTFB']) {
     window.vitalsign[name] = later(name);
   }
   window.vitalsign.init(opts);

@@ -13,6 +13,14 @@ let browser, site, collector;
 const contexts = useBrowserAndSite((env) => ({ browser, site, collector } = env), { collector: true });
 const validate = new Ajv2020({ allErrors: true }).compile(schema);
 
+/** Opens a page (path and query) once both libraries registered. */
+async function open2(path) {
+  const o = await openPage(browser, `${site.url}${path}`);
+  contexts.push(o.context);
+  await parityReady(o.page);
+  return o;
+}
+
 async function open(query = '') {
   const o = await openPage(browser, `${site.url}/pages/attribution.html${query}`);
   contexts.push(o.context);
@@ -217,11 +225,14 @@ test('after a bfcache restore: the defaults the reference gives reports without 
   assert.deepEqual(errors, []);
 });
 
-test('an interaction before the agent ran (the wasm arrives late) is attributed the same', async () => {
+test('an interaction before the agent ran (the wasm held back) is attributed the same', async () => {
   const context = await browser.newContext();
   contexts.push(context);
+  // The wasm is held back until the interaction is over.
+  let release;
+  const held = new Promise((r) => { release = r; });
   await context.route('**/agent/attribution/agent_bg.wasm', async (route) => {
-    await new Promise((r) => setTimeout(r, 1500));
+    await held;
     await route.continue().catch(() => {});
   });
   const page = await context.newPage();
@@ -237,12 +248,46 @@ test('an interaction before the agent ran (the wasm arrives late) is attributed 
   await page.click('button.slow');
   await settleClick(page);
   assert.equal(await page.evaluate(() => window.__isReady === true), false, 'before our agent ran');
+  release();
   await parityReady(page);
   await hide(page);
   const r = await both(page, 'INP');
   await both(page, 'CLS');
   for (const name of ['LCP', 'CLS', 'INP']) same(r, name);
   assert.equal(of(r.vs, 'INP')[0].attribution.longestScript.subpart, 'processing-duration');
+  assert.deepEqual(errors, []);
+});
+
+test('reportSoftNavs: every route\'s attribution (from its soft-navigation entry) as web-vitals/attribution gives it', async () => {
+  const { page, errors } = await open2('/pages/spa.html?softNavs=1&attribution=1');
+  const go = async (link, busy = 0) => {
+    if (busy) await page.evaluate((ms) => window.__busy.click.push(ms), busy);
+    await page.click(`#${link}`);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 300)))));
+  };
+  await go('to-products');
+  await page.evaluate(() => window.shift(80));
+  await go('to-about', 150);
+  await page.evaluate(() => window.__busy.click.push(200));
+  await page.click('#slow');
+  await settleClick(page);
+  await page.mouse.click(5, 400);
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+  await hide(page);
+  const r = await both(page, 'INP');
+  await both(page, 'CLS', 2);
+  for (const name of ['FCP', 'LCP', 'CLS', 'INP', 'TTFB']) {
+    const strip = (l) => of(l, name).map(({ id, ...rest }) => rest);
+    assert.deepEqual(strip(r.vs), strip(r.wv), `${name} with attribution on every route\nweb-vitals: ${JSON.stringify(strip(r.wv), null, 1)}\nvitalsign: ${JSON.stringify(strip(r.vs), null, 1)}`);
+  }
+  const soft = (name) => of(r.vs, name).filter((m) => m.navigationType === 'soft-navigation');
+  assert.ok(soft('FCP').length >= 2);
+  assert.equal(soft('FCP')[0].attribution.navigationEntry.type, 'PerformanceSoftNavigation', 'the route\'s entry');
+  assert.equal(soft('FCP')[0].attribution.loadState, 'complete');
+  assert.ok(soft('LCP').length >= 1);
+  assert.equal(soft('LCP')[0].attribution.timeToFirstByte, 0);
+  assert.equal(soft('LCP')[0].attribution.navigationEntry.type, 'PerformanceSoftNavigation', 'subparts from the route\'s start');
+  assert.equal(typeof soft('LCP')[0].attribution.target, 'string');
   assert.deepEqual(errors, []);
 });
 

@@ -127,6 +127,59 @@ extern "C" {
 
 }
 
+// Soft navigations (web-vitals 6 `reportSoftNavs`, Chromium 151+).
+#[wasm_bindgen]
+extern "C" {
+    /// Any entry with the `navigationId` of the navigation it belongs to.
+    #[wasm_bindgen(extends = PerformanceEntry)]
+    pub type NavigatedEntry;
+    #[wasm_bindgen(method, getter = navigationId)]
+    pub fn navigation_id(this: &NavigatedEntry) -> Option<f64>;
+
+    /// A `soft-navigation` entry (`name` is the route's URL).
+    #[wasm_bindgen(extends = NavigatedEntry, extends = PerformanceEntry)]
+    pub type SoftNavigationEntry;
+    #[wasm_bindgen(method, getter = interactionId)]
+    pub fn interaction_id(this: &SoftNavigationEntry) -> Option<f64>;
+    #[wasm_bindgen(method, getter = paintTime)]
+    pub fn paint_time(this: &SoftNavigationEntry) -> Option<f64>;
+    #[wasm_bindgen(method, getter = presentationTime)]
+    pub fn presentation_time(this: &SoftNavigationEntry) -> Option<f64>;
+    /// The largest paint of the navigation so far (may be null).
+    #[wasm_bindgen(catch, method, js_name = getLargestInteractionContentfulPaint)]
+    pub fn largest_interaction_contentful_paint(
+        this: &SoftNavigationEntry,
+    ) -> Result<Option<InteractionContentfulPaint>, JsValue>;
+
+    /// An `interaction-contentful-paint` entry.
+    #[wasm_bindgen(extends = PerformanceEntry)]
+    pub type InteractionContentfulPaint;
+    #[wasm_bindgen(method, getter = interactionId)]
+    pub fn interaction_id(this: &InteractionContentfulPaint) -> Option<f64>;
+    #[wasm_bindgen(method, getter = largestContentfulPaint)]
+    pub fn largest_contentful_paint(this: &InteractionContentfulPaint) -> Option<IcpLargestPaint>;
+
+    /// The `largest-contentful-paint` entry inside an
+    /// `interaction-contentful-paint` entry.
+    #[wasm_bindgen(extends = PerformanceEntry)]
+    pub type IcpLargestPaint;
+    #[wasm_bindgen(method, getter = renderTime)]
+    pub fn render_time(this: &IcpLargestPaint) -> Option<f64>;
+
+    /// The constructor `PerformanceSoftNavigation`, where the browser has it.
+    #[wasm_bindgen(thread_local_v2, js_name = PerformanceSoftNavigation)]
+    pub static SOFT_NAVIGATION_CLASS: Option<SoftNavigationClass>;
+    #[wasm_bindgen(extends = Object)]
+    pub type SoftNavigationClass;
+    #[wasm_bindgen(method, getter)]
+    pub fn prototype(this: &SoftNavigationClass) -> Option<SoftNavigationPrototype>;
+    pub type SoftNavigationPrototype;
+    /// The method itself (not called), to tell the launched API from older
+    /// implementations that had an attribute.
+    #[wasm_bindgen(method, getter = getLargestInteractionContentfulPaint)]
+    pub fn largest_interaction_contentful_paint_member(this: &SoftNavigationPrototype) -> JsValue;
+}
+
 /// The window object of the page (read once).
 pub fn window() -> Window {
     WINDOW.with(Window::clone)

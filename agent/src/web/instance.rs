@@ -8,6 +8,7 @@ use beacon::{MetricName, NavigationType, Rating};
 use js_sys::Array;
 
 use crate::report::{Changes, Reporter};
+use crate::soft_nav::Navigation;
 
 /// One report of an instance, as its sink receives it.
 pub struct Report<'a> {
@@ -19,6 +20,8 @@ pub struct Report<'a> {
     pub navigation_type: NavigationType,
     /// The browser's entry objects (shared with the instance).
     pub entries: &'a Array,
+    /// The navigation (hard, soft, restored) the instance measures.
+    pub navigation: &'a Navigation,
     /// What attribution says about it, where the sink asked for it.
     #[cfg(feature = "attribution")]
     pub attribution: Option<&'a super::attribution::Attribution>,
@@ -51,6 +54,10 @@ impl Sink {
                 id: r.id.into(),
                 navigation_type: r.navigation_type,
                 entries: super::observe::entries(r.entries),
+                navigation_id: r.navigation.id as u64,
+                navigation_interaction_id: r.navigation.interaction_id.map(|i| i as u64),
+                navigation_url: r.navigation.url.clone(),
+                navigation_start_time: r.navigation.start_time,
                 #[cfg(feature = "attribution")]
                 attribution: r.attribution.cloned(),
             }),
@@ -92,6 +99,7 @@ pub struct State {
     pub id: String,
     pub navigation_type: NavigationType,
     pub entries: Array,
+    pub navigation: Navigation,
     reporter: Reporter,
 }
 
@@ -133,6 +141,7 @@ impl Instance {
                 id: new_id(),
                 navigation_type,
                 entries: Array::new(),
+                navigation: super::page::hard_navigation(),
                 reporter: Reporter::new(name, changes),
             }),
             sink: RefCell::new(sink),
@@ -144,13 +153,22 @@ impl Instance {
 
     /// A new instance (new id, new metric object) after a bfcache restore.
     pub fn restart(&self, value: f64) {
+        let hard = super::page::hard_navigation();
+        let at = super::page::restored_at().unwrap_or(0.0);
+        let navigation = self.state.borrow().navigation.restored(at, &hard);
+        self.renew(value, NavigationType::BackForwardCache, navigation);
+    }
+
+    /// A new instance (new id, new metric object) for `navigation`.
+    pub fn renew(&self, value: f64, navigation_type: NavigationType, navigation: Navigation) {
         let mut s = self.state.borrow_mut();
         *s = State {
             name: s.name,
             value,
             id: new_id(),
-            navigation_type: NavigationType::BackForwardCache,
+            navigation_type,
             entries: Array::new(),
+            navigation,
             reporter: Reporter::new(s.name, self.changes),
         };
         drop(s);
@@ -196,13 +214,13 @@ impl Instance {
     /// Reports the current value if the reporter says so (`force`: on
     /// hide, on finalisation).
     pub fn report(&self, force: bool) {
-        let (report, id, entries) = {
+        let (report, id, entries, navigation) = {
             let mut s = self.state.borrow_mut();
             let value = s.value;
             let Some(r) = s.reporter.report(value, force, super::page::hidden) else {
                 return;
             };
-            (r, s.id.clone(), s.entries.clone())
+            (r, s.id.clone(), s.entries.clone(), s.navigation.clone())
         };
         let s = self.state.borrow();
         #[cfg(feature = "attribution")]
@@ -215,6 +233,7 @@ impl Instance {
             id: &id,
             navigation_type: s.navigation_type,
             entries: &entries,
+            navigation: &navigation,
             #[cfg(feature = "attribution")]
             attribution: attribution.as_ref(),
         };

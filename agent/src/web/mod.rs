@@ -14,6 +14,7 @@ pub mod instance;
 mod lcp;
 mod observe;
 pub mod page;
+pub mod soft_nav;
 pub mod transport;
 mod ttfb;
 
@@ -25,14 +26,15 @@ pub use observe::Group;
 
 use crate::report::Changes;
 
-/// Starts measuring `name`, reporting to `sink`.
-pub fn on_metric(name: MetricName, sink: Sink, changes: Changes, duration_threshold: f64) {
+/// Starts measuring `name`, reporting to `sink`; `report_soft_navs`:
+/// each route is its own navigation (web-vitals 6 `reportSoftNavs`).
+pub fn on_metric(name: MetricName, sink: Sink, changes: Changes, duration_threshold: f64, report_soft_navs: bool) {
     match name {
-        MetricName::Fcp => fcp::start(sink, changes),
-        MetricName::Lcp => lcp::start(sink, changes),
-        MetricName::Cls => cls::start(sink, changes),
-        MetricName::Inp => inp::start(sink, changes, duration_threshold),
-        MetricName::Ttfb => ttfb::start(sink, changes),
+        MetricName::Fcp => fcp::start(sink, changes, report_soft_navs),
+        MetricName::Lcp => lcp::start(sink, changes, report_soft_navs),
+        MetricName::Cls => cls::start(sink, changes, report_soft_navs),
+        MetricName::Inp => inp::start(sink, changes, duration_threshold, report_soft_navs),
+        MetricName::Ttfb => ttfb::start(sink, changes, report_soft_navs),
     }
 }
 

@@ -19,12 +19,24 @@ pub enum Group {
     LargestContentfulPaint,
     LayoutShift,
     Event,
+    /// With `reportSoftNavs`: the group and `soft-navigation` entries (and
+    /// `interaction-contentful-paint` for LCP) in one observer.
+    SoftNavs(SoftGroup),
     /// Attribution: LCP's resource.
     #[cfg(feature = "attribution")]
     Resource,
     /// Attribution: INP's long animation frames.
     #[cfg(feature = "attribution")]
     LongAnimationFrame,
+}
+
+/// The groups that follow soft navigations, and `soft-navigation` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftGroup {
+    LargestContentfulPaint,
+    LayoutShift,
+    Event,
+    SoftNavigation,
 }
 
 impl Group {
@@ -34,10 +46,30 @@ impl Group {
             Group::LargestContentfulPaint => &["largest-contentful-paint"],
             Group::LayoutShift => &["layout-shift"],
             Group::Event => &["event", "first-input"],
+            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => &[
+                "largest-contentful-paint",
+                "interaction-contentful-paint",
+                "soft-navigation",
+            ],
+            Group::SoftNavs(SoftGroup::LayoutShift) => &["layout-shift", "soft-navigation"],
+            Group::SoftNavs(SoftGroup::Event) => &["event", "first-input", "soft-navigation"],
+            Group::SoftNavs(SoftGroup::SoftNavigation) => &["soft-navigation"],
             #[cfg(feature = "attribution")]
             Group::Resource => &["resource"],
             #[cfg(feature = "attribution")]
             Group::LongAnimationFrame => &["long-animation-frame"],
+        }
+    }
+
+    /// The group whose entries the npm loader recorded (it records no
+    /// soft-navigation entries: those are always observed buffered).
+    fn recorded_as(self) -> Option<Group> {
+        match self {
+            Group::SoftNavs(SoftGroup::LargestContentfulPaint) => Some(Group::LargestContentfulPaint),
+            Group::SoftNavs(SoftGroup::LayoutShift) => Some(Group::LayoutShift),
+            Group::SoftNavs(SoftGroup::Event) => Some(Group::Event),
+            Group::SoftNavs(SoftGroup::SoftNavigation) => None,
+            g => Some(g),
         }
     }
 }
@@ -92,11 +124,11 @@ fn observe_boxed(group: Group, duration_threshold: Option<f64>, on_batch: OnBatc
     });
     let callback = Closure::wrap(callback).into_js_value();
     let po = Observer::new(callback.unchecked_ref()).ok()?;
-    let recorded = super::recorded(group);
+    let recorded = group.recorded_as().and_then(super::recorded);
     for t in &types {
         let options: ObserveOptions = js_sys::Object::new().unchecked_into();
         options.set_type(t);
-        options.set_buffered(recorded.is_none());
+        options.set_buffered(recorded.is_none() || matches!(*t, "soft-navigation" | "interaction-contentful-paint"));
         if let Some(ms) = duration_threshold {
             options.set_duration_threshold(ms);
         }

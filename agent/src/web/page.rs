@@ -105,10 +105,28 @@ pub fn navigation_type() -> NavigationType {
     })
 }
 
-/// When the last bfcache restore happened (`pageshow`'s `timeStamp`).
-#[cfg(feature = "attribution")]
+/// The `timeStamp` of the last bfcache restore, if any.
 pub fn restored_at() -> Option<f64> {
     with(|l| l.restored_at)
+}
+
+/// The hard navigation's `navigationId` and URL, for a metric instance.
+pub fn hard_navigation() -> crate::soft_nav::Navigation {
+    let entry = navigation_entry();
+    crate::soft_nav::Navigation::hard(
+        entry
+            .as_ref()
+            .and_then(|e| e.unchecked_ref::<super::bindings::NavigatedEntry>().navigation_id()),
+        entry.map(|e| e.name()),
+    )
+}
+
+/// A soft navigation's LCP starts a new visibility watch: the page counts
+/// as never hidden again (web-vitals `getVisibilityWatcher(true)`, which
+/// every metric shares).
+pub fn reset_first_hidden() {
+    first_hidden_time();
+    with(|l| l.first_hidden = Some(f64::INFINITY));
 }
 
 /// Calls `f(event.timeStamp)` after every bfcache restore (`pageshow` with

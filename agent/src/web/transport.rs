@@ -73,8 +73,37 @@ pub struct Config {
     pub attribution: bool,
 }
 
+/// How reports get their page key.
+struct Keys {
+    routes: Vec<String>,
+    query_keys: Vec<String>,
+    page_key: PageKey,
+    /// The hard navigation's URL: an instance measuring another one
+    /// measures a route.
+    hard_url: Option<String>,
+    /// The latest routes' URLs and keys (a `pageKey` callback runs once per
+    /// route).
+    memo: Vec<(String, String)>,
+}
+
+/// The page view a report belongs to: its beacons carry these.
+#[derive(Clone, PartialEq)]
+struct View {
+    page: String,
+    navigation_type: Option<NavigationType>,
+    page_view_id: Option<String>,
+}
+
+struct Queued {
+    view: View,
+    report: MetricReport<Attr>,
+}
+
 struct Transport {
     endpoint: String,
+    keys: Keys,
+    /// Page view ids of the latest soft navigations, by start time.
+    soft_views: Vec<(f64, String)>,
     before_send: BeforeSend,
     consent: bool,
     sampled: bool,
@@ -82,7 +111,7 @@ struct Transport {
     /// The beacon without its metrics.
     envelope: Beacon<Attr>,
     /// The latest report per metric instance.
-    queue: Vec<MetricReport<Attr>>,
+    queue: Vec<Queued>,
     queue_size: QueueSize,
     /// Bodies waiting for a retry.
     retry: Vec<String>,
@@ -161,17 +190,32 @@ fn envelope_bytes(b: &Beacon<Attr>) -> usize {
     stringify(&to_js(b)).and_then(|s| s.as_string()).map_or(0, |s| s.len())
 }
 
-fn page_key(c: &Config) -> String {
-    let location = window().location();
-    let href = || location.href().ok();
-    let custom = match &c.page_key {
+fn custom_key(page_key: &PageKey, url: Option<String>) -> Option<String> {
+    let url = url?;
+    match page_key {
         PageKey::Default => None,
-        PageKey::Rust(f) => href().map(|h| f(&h)),
+        PageKey::Rust(f) => Some(f(&url)),
         #[cfg(feature = "js")]
-        PageKey::Js(f) => href()
-            .and_then(|h| f.call1(&JsValue::UNDEFINED, &h.into()).ok())
+        PageKey::Js(f) => f
+            .call1(&JsValue::UNDEFINED, &url.into())
+            .ok()
             .and_then(|k| k.as_string()),
-    };
+    }
+}
+
+/// The page key of a route's URL (a soft navigation's `navigationURL`).
+fn route_key(c: &Keys, url: &str) -> Option<String> {
+    let key = custom_key(&c.page_key, Some(url.into())).or_else(|| {
+        let (origin, path, query) = crate::page_key::split_url(url)?;
+        Some(crate::page_key::page_key(origin, path, query, &c.routes, &c.query_keys))
+    })?;
+    Some(crate::page_key::without_user_info(&key))
+}
+
+/// The page key of the page as it is now (`location`).
+fn page_key(c: &Keys) -> String {
+    let location = window().location();
+    let custom = custom_key(&c.page_key, location.href().ok());
     let key = custom.unwrap_or_else(|| {
         let part = |r: Result<String, JsValue>| r.unwrap_or_default();
         let search = part(location.search());
@@ -206,9 +250,16 @@ pub fn start(c: Config) {
         store(Area::Local, SESSION_KEY, Some(&session.serialize()));
     }
     let nav = navigator();
+    let keys = Keys {
+        routes: c.routes,
+        query_keys: c.query_keys,
+        page_key: c.page_key,
+        hard_url: super::page::hard_navigation().url,
+        memo: Vec::new(),
+    };
     let envelope = Beacon {
         schema_version: SCHEMA_VERSION,
-        page: page_key(&c),
+        page: page_key(&keys),
         page_view_id: Some(new_id()),
         session_id: Some(session.id.clone()),
         navigation_type: Some(navigation_type()),
@@ -221,6 +272,8 @@ pub fn start(c: Config) {
     TRANSPORT.with(|t| {
         *t.borrow_mut() = Some(Transport {
             endpoint: c.endpoint,
+            keys,
+            soft_views: Vec::new(),
             before_send: c.before_send,
             consent,
             sampled,
@@ -252,7 +305,13 @@ pub fn start(c: Config) {
         };
         #[cfg(not(feature = "attribution"))]
         let sink = Sink::Queue;
-        super::on_metric(name, sink, Changes::WhileVisible, super::DEFAULT_DURATION_THRESHOLD);
+        super::on_metric(
+            name,
+            sink,
+            Changes::WhileVisible,
+            super::DEFAULT_DURATION_THRESHOLD,
+            true,
+        );
     }
     on_hidden(flush_after_hooks);
     listen("pagehide", |_| flush(true));
@@ -298,11 +357,18 @@ pub fn enqueue(r: &Report) {
             #[cfg(not(feature = "attribution"))]
             attribution: None,
         };
-        let earlier = t.queue.iter().position(|q| q.name == r.name && q.id == r.id);
         #[cfg(feature = "attribution")]
         let extra = report.attribution.as_ref().map_or(0, crate::attribution::rough_bytes);
         #[cfg(not(feature = "attribution"))]
         let extra = 0;
+        let report = Queued {
+            view: t.view(r),
+            report,
+        };
+        let earlier = t
+            .queue
+            .iter()
+            .position(|q| q.report.name == r.name && q.report.id == r.id);
         let full = t.queue_size.add(r.id.len() + extra, earlier.is_some());
         match earlier {
             Some(i) => t.queue[i] = report,
@@ -344,8 +410,56 @@ enum Body {
 }
 
 impl Transport {
-    /// The queue packed into beacons under the size limits, plus the bodies
-    /// whose retry is due.
+    /// The page view of a report: a route's (a soft navigation, a page view
+    /// marked by hand, a restore of one) is keyed by its `navigationURL`
+    /// (the route it measured, whatever the URL is when it is sent), with
+    /// navigation type `soft-navigation` and a page view id of its own; the
+    /// hard navigation's by the page key `init()` found, and sent with the
+    /// page view id and navigation type of the page at send time (new after
+    /// a bfcache restore: `None` here).
+    fn view(&mut self, r: &Report) -> View {
+        let soft = r.navigation_type == NavigationType::SoftNavigation;
+        let route = r
+            .navigation
+            .url
+            .as_ref()
+            .filter(|u| soft || Some(*u) != self.keys.hard_url.as_ref());
+        let page = route.and_then(|url| {
+            if let Some((_, key)) = self.keys.memo.iter().find(|(u, _)| u == url) {
+                return Some(key.clone());
+            }
+            let key = route_key(&self.keys, url)?;
+            if self.keys.memo.len() >= 8 {
+                self.keys.memo.remove(0);
+            }
+            self.keys.memo.push((url.clone(), key.clone()));
+            Some(key)
+        });
+        let page_view_id = if soft {
+            let start = r.navigation.start_time;
+            Some(match self.soft_views.iter().find(|(s, _)| *s == start) {
+                Some((_, id)) => id.clone(),
+                None => {
+                    if self.soft_views.len() >= 8 {
+                        self.soft_views.remove(0);
+                    }
+                    let id = new_id();
+                    self.soft_views.push((start, id.clone()));
+                    id
+                }
+            })
+        } else {
+            None
+        };
+        View {
+            page: page.unwrap_or_else(|| self.envelope.page.clone()),
+            navigation_type: soft.then_some(r.navigation_type),
+            page_view_id,
+        }
+    }
+
+    /// The queue packed into beacons under the size limits (one page view
+    /// per beacon), plus the bodies whose retry is due.
     fn take_bodies(&mut self) -> Vec<Body> {
         let mut bodies = Vec::new();
         if !self.consent || !self.sampled {
@@ -355,20 +469,29 @@ impl Transport {
         if !self.retry.is_empty() && self.retries.due(now) {
             bodies.extend(self.retry.drain(..).map(Body::Retry));
         }
-        if !self.queue.is_empty() {
-            let mut packer = Packer::new(envelope_bytes(&self.envelope), MAX_BODY_BYTES, MAX_METRICS_PER_BEACON);
+        let mut queue = std::mem::take(&mut self.queue);
+        while let Some(view) = queue.first().map(|q| q.view.clone()) {
+            let (reports, rest): (Vec<Queued>, Vec<Queued>) = queue.into_iter().partition(|q| q.view == view);
+            queue = rest;
+            let envelope = Beacon {
+                page: view.page,
+                navigation_type: view.navigation_type.or(self.envelope.navigation_type),
+                page_view_id: view.page_view_id.or_else(|| self.envelope.page_view_id.clone()),
+                ..self.envelope.clone()
+            };
+            let mut packer = Packer::new(envelope_bytes(&envelope), MAX_BODY_BYTES, MAX_METRICS_PER_BEACON);
             let mut run = Vec::new();
-            for r in std::mem::take(&mut self.queue) {
+            for r in reports.into_iter().map(|q| q.report) {
                 let placement = packer.add(report_bytes(&r));
                 if placement != Placement::Join && !run.is_empty() {
-                    bodies.push(Body::New(self.beacon(std::mem::take(&mut run))));
+                    bodies.push(Body::New(Self::beacon(&envelope, std::mem::take(&mut run))));
                 }
                 if placement != Placement::Drop {
                     run.push(r);
                 }
             }
             if !run.is_empty() {
-                bodies.push(Body::New(self.beacon(run)));
+                bodies.push(Body::New(Self::beacon(&envelope, run)));
             }
             self.queue_size.bytes = 0;
         }
@@ -379,10 +502,10 @@ impl Transport {
         bodies
     }
 
-    fn beacon(&self, metrics: Vec<MetricReport<Attr>>) -> Beacon<Attr> {
+    fn beacon(envelope: &Beacon<Attr>, metrics: Vec<MetricReport<Attr>>) -> Beacon<Attr> {
         Beacon {
             metrics,
-            ..self.envelope.clone()
+            ..envelope.clone()
         }
     }
 }

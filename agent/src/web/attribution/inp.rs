@@ -156,7 +156,9 @@ impl InpTracker {
         i.targets.retain(|(t, _)| ids.contains(t));
     }
 
-    pub fn attribute(&self, value: f64, entries: &Array) -> Attribution {
+    /// `navigation_start`: the route's start (0 for the hard navigation),
+    /// the load state of a report without entries.
+    pub fn attribute(&self, value: f64, entries: &Array, navigation_start: f64) -> Attribution {
         let mut i = self.0.borrow_mut();
         let frame_id = (entries.length() > 0)
             .then(|| i.entry_frames.get(entries.get(0).unchecked_ref()).as_f64())
@@ -173,7 +175,7 @@ impl InpTracker {
                 input_delay: 0.0,
                 processing_duration: 0.0,
                 presentation_delay: value,
-                load_state: load_state(0.0),
+                load_state: load_state(navigation_start),
                 longest_script: None,
                 total_script_duration: None,
                 total_style_and_layout_duration: None,
