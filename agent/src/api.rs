@@ -164,7 +164,7 @@ impl std::fmt::Debug for Options {
             .field("query_keys", &self.query_keys)
             .field("page_key", &self.page_key.is_some())
             .field("before_send", &self.before_send.is_some())
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 

@@ -10,7 +10,10 @@ const q = new URLSearchParams(location.search);
 const metrics = (q.get('metrics') || 'FCP,LCP,CLS,INP,TTFB').split(',');
 const opts = {};
 if (q.get('reportAllChanges')) opts.reportAllChanges = true;
-if (q.get('generateTarget')) opts.generateTarget = (node) => (node.nodeName === 'IMG' ? `custom:${node.nodeName}` : undefined);
+// An image gets its own name, a button an empty one (kept, as the
+// reference keeps it), anything else the default selector.
+const names = { IMG: 'custom:IMG', BUTTON: '' };
+if (q.get('generateTarget')) opts.generateTarget = (node) => names[node.nodeName];
 if (q.get('includeProcessedEventEntries')) opts.includeProcessedEventEntries = true;
 
 const ids = new WeakMap();

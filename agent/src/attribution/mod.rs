@@ -108,9 +108,84 @@ pub fn sanitize(a: &mut beacon::Attribution) {
     }
 }
 
+/// Bytes a report's attribution is counted for in the queue's rough size
+/// (`delivery::QueueSize`; packing measures the exact JSON): per field
+/// its key, punctuation and a number, plus the text of strings.
+pub fn rough_bytes(a: &beacon::Attribution) -> usize {
+    const FIELD: usize = 40;
+    let texts = [&a.target, &a.url, &a.largest_shift_target, &a.interaction_target];
+    let numbers = [
+        a.time_to_first_byte,
+        a.resource_load_delay,
+        a.resource_load_duration,
+        a.element_render_delay,
+        a.largest_shift_time,
+        a.largest_shift_value,
+        a.input_delay,
+        a.processing_duration,
+        a.presentation_delay,
+        a.total_script_duration,
+        a.total_style_and_layout_duration,
+        a.total_paint_duration,
+        a.total_unattributed_duration,
+        a.first_byte_to_fcp,
+        a.waiting_duration,
+        a.cache_duration,
+        a.dns_duration,
+        a.connection_duration,
+        a.request_duration,
+    ];
+    let mut n = 20;
+    n += texts
+        .iter()
+        .filter_map(|t| t.as_ref())
+        .map(|t| FIELD + t.len())
+        .sum::<usize>();
+    n += numbers.iter().filter(|v| v.is_some()).count() * FIELD;
+    n += usize::from(a.interaction_type.is_some()) * FIELD + usize::from(a.load_state.is_some()) * FIELD;
+    if let Some(s) = &a.longest_script {
+        n += 2 * FIELD
+            + s.url.as_ref().map_or(0, |u| FIELD + u.len())
+            + s.function.as_ref().map_or(0, |f| FIELD + f.len());
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rough_bytes_is_at_least_the_json() {
+        let a = beacon::Attribution {
+            interaction_target: Some("html>body>div.checkout>button.buy.primary".into()),
+            interaction_type: Some(beacon::InteractionType::Pointer),
+            input_delay: Some(12.300000000745058),
+            processing_duration: Some(181.69999999925494),
+            presentation_delay: Some(8.0),
+            load_state: Some(beacon::LoadState::DomContentLoaded),
+            longest_script: Some(beacon::LongestScript {
+                url: Some("https://cdn.example/static/app.3f9a.js".into()),
+                function: Some("onBuyClick".into()),
+                duration: 180.29999999981374,
+            }),
+            total_script_duration: Some(180.29999999981374),
+            total_style_and_layout_duration: Some(0.5),
+            total_paint_duration: Some(6.600000000558794),
+            total_unattributed_duration: Some(5.099999999627471),
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(
+            rough_bytes(&a) >= json.len(),
+            "{} < {}: {json}",
+            rough_bytes(&a),
+            json.len()
+        );
+        assert!(rough_bytes(&a) <= 2 * json.len());
+        let empty = beacon::Attribution::default();
+        assert!(rough_bytes(&empty) >= serde_json::to_string(&empty).unwrap().len());
+    }
 
     #[test]
     fn sanitize_keeps_what_the_collector_accepts() {

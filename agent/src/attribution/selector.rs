@@ -14,6 +14,15 @@ pub trait SelectorNode: Sized {
     fn classes(&self) -> Vec<String>;
     /// `parentNode`.
     fn parent(&self) -> Option<Self>;
+    /// JS `toLowerCase()` (the browser's own, in the page: Rust's
+    /// Unicode case tables would cost the wasm 30 KB).
+    fn lower(s: &str) -> String {
+        s.to_lowercase()
+    }
+    /// JS `toUpperCase()`.
+    fn upper(s: &str) -> String {
+        s.to_uppercase()
+    }
 }
 
 /// The longest selector, in UTF-16 code units (JS string length).
@@ -28,9 +37,9 @@ fn js_len(s: &str) -> usize {
 fn name<N: SelectorNode>(node: &N) -> String {
     let name = node.node_name();
     if node.node_type() == 1 {
-        name.to_lowercase()
+        N::lower(&name)
     } else {
-        let upper = name.to_uppercase();
+        let upper = N::upper(&name);
         upper.strip_prefix('#').map(Into::into).unwrap_or(upper)
     }
 }

@@ -17,10 +17,17 @@ pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
     when_activated(move || {
         first_hidden_time();
         let m = Instance::new(MetricName::Fcp, -1.0, sink, changes);
+        // Where soft navigations are reported, their entries, for the
+        // routes' attribution.
         #[cfg(feature = "attribution")]
-        if m.attribution().is_some() {
-            m.set_attributor(Box::new(super::attribution::fcp_attribution));
-        }
+        let soft_entries = m.attribution().map(|_| {
+            let soft = Rc::new(super::attribution::SoftNavEntries::default());
+            let (at, enabled) = (soft.clone(), routes == Routes::Entries);
+            m.set_attributor(Box::new(move |s| {
+                super::attribution::fcp_attribution(s, enabled.then_some(&*at))
+            }));
+            soft
+        });
         let on_paint = {
             let m = m.clone();
             move |entries: super::observe::Batch, po: &web_sys::PerformanceObserver| {
@@ -54,6 +61,10 @@ pub fn start(sink: Sink, changes: Changes, report_soft_navs: bool) {
             Routes::Entries => {
                 observe(Group::SoftNavs(SoftGroup::SoftNavigation), None, move |entries, _| {
                     for e in entries {
+                        #[cfg(feature = "attribution")]
+                        if let Some(soft) = &soft_entries {
+                            soft.store(&e);
+                        }
                         let e: SoftNavigationEntry = e.unchecked_into();
                         let v = crate::soft_nav::fcp_value(e.start_time(), e.presentation_time(), e.paint_time());
                         m.renew(v, NavigationType::SoftNavigation, navigation_of(&e));

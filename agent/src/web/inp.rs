@@ -118,7 +118,9 @@ pub fn start(sink: Sink, changes: Changes, duration_threshold: f64, report_soft_
         let m = Instance::new(MetricName::Inp, -1.0, sink, changes);
         #[cfg(feature = "attribution")]
         if let Some(t) = attribution.clone() {
-            m.set_attributor(Box::new(move |s| t.attribute(s.value, &s.entries)));
+            m.set_attributor(Box::new(move |s| {
+                t.attribute(s.value, &s.entries, s.navigation.start_time)
+            }));
         }
         let kept = Rc::new(RefCell::new(Interactions {
             longest: LongestInteractions::default(),

@@ -57,6 +57,10 @@ impl Lcp {
         for e in &entries[range] {
             match e.entry_type().as_str() {
                 "soft-navigation" => {
+                    #[cfg(feature = "attribution")]
+                    if let Some(t) = &self.attribution {
+                        t.soft.store(e);
+                    }
                     let e: &SoftNavigationEntry = e.unchecked_ref();
                     self.new_route(navigation_of(e));
                     reset_first_hidden();
@@ -73,6 +77,11 @@ impl Lcp {
                         continue;
                     }
                     let paint = icp.largest_contentful_paint();
+                    // The route's paint is named as an LCP entry is.
+                    #[cfg(feature = "attribution")]
+                    if let (Some(t), Some(p)) = (&self.attribution, &paint) {
+                        t.process(p);
+                    }
                     let (render, v) =
                         crate::soft_nav::icp_value(paint.as_ref().and_then(|p| p.render_time()), e.start_time());
                     if render < first_hidden_time() {

@@ -357,6 +357,10 @@ pub fn enqueue(r: &Report) {
             #[cfg(not(feature = "attribution"))]
             attribution: None,
         };
+        #[cfg(feature = "attribution")]
+        let extra = report.attribution.as_ref().map_or(0, crate::attribution::rough_bytes);
+        #[cfg(not(feature = "attribution"))]
+        let extra = 0;
         let report = Queued {
             view: t.view(r),
             report,
@@ -365,7 +369,7 @@ pub fn enqueue(r: &Report) {
             .queue
             .iter()
             .position(|q| q.report.name == r.name && q.report.id == r.id);
-        let full = t.queue_size.add(r.id.len(), earlier.is_some());
+        let full = t.queue_size.add(r.id.len() + extra, earlier.is_some());
         match earlier {
             Some(i) => t.queue[i] = report,
             None => t.queue.push(report),

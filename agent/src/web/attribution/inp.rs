@@ -121,7 +121,9 @@ impl InpTracker {
     pub fn after_entry<E: JsCast>(&self, longest: &LongestInteractions<E>, id: u64) {
         let Some(interaction) = longest.get(id) else { return };
         let mut i = self.0.borrow_mut();
-        if i.targets.iter().any(|(t, _)| *t == id) {
+        // An empty name (a `generateTarget` returning "") is looked for
+        // again, as the reference's falsy check does.
+        if i.targets.iter().any(|(t, s)| *t == id && !s.is_empty()) {
             return;
         }
         let entries: Vec<&EventEntry> = interaction.entries.iter().map(|e| e.unchecked_ref()).collect();
@@ -131,7 +133,8 @@ impl InpTracker {
                 .iter()
                 .find_map(|e| e.target_selector().filter(|s| !s.is_empty())),
         };
-        if let Some(t) = target.filter(|t| !t.is_empty()) {
+        if let Some(t) = target {
+            i.targets.retain(|(k, _)| *k != id);
             i.targets.push((id, t));
         }
     }
@@ -153,7 +156,9 @@ impl InpTracker {
         i.targets.retain(|(t, _)| ids.contains(t));
     }
 
-    pub fn attribute(&self, value: f64, entries: &Array) -> Attribution {
+    /// `navigation_start`: the route's start (0 for the hard navigation),
+    /// the load state of a report without entries.
+    pub fn attribute(&self, value: f64, entries: &Array, navigation_start: f64) -> Attribution {
         let mut i = self.0.borrow_mut();
         let frame_id = (entries.length() > 0)
             .then(|| i.entry_frames.get(entries.get(0).unchecked_ref()).as_f64())
@@ -170,7 +175,7 @@ impl InpTracker {
                 input_delay: 0.0,
                 processing_duration: 0.0,
                 presentation_delay: value,
-                load_state: load_state(0.0),
+                load_state: load_state(navigation_start),
                 longest_script: None,
                 total_script_duration: None,
                 total_style_and_layout_duration: None,

@@ -134,7 +134,8 @@ pub fn to_js(a: &Attribution) -> JsValue {
             first_byte_to_fcp: a.first_byte_to_fcp,
             load_state: a.load_state,
             navigation_entry: a.navigation_entry.clone().map(|e| Js(e.into())),
-            fcp_entry: a.navigation_entry.as_ref().map(|_| js(a.fcp_entry.clone())),
+            // Absent for a route (its soft-navigation entry is the navigation).
+            fcp_entry: a.fcp_entry.clone().map(|e| Js(e.into())),
         }),
         Attribution::Lcp(a) => ser(&Lcp {
             time_to_first_byte: a.time_to_first_byte,

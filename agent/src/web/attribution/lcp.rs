@@ -35,6 +35,8 @@ pub struct LcpTracker {
     options: Options,
     /// Entry -> its target, as the reference's WeakMap.
     targets: WeakMap,
+    /// Where soft navigations are reported: their entries.
+    pub soft: super::SoftNavEntries,
 }
 
 impl LcpTracker {
@@ -55,6 +57,7 @@ impl LcpTracker {
         LcpTracker {
             options,
             targets: WeakMap::new(),
+            soft: Default::default(),
         }
     }
 
@@ -109,11 +112,26 @@ impl LcpTracker {
             a.url = Some(url);
         }
         a.lcp_resource_entry = resource.clone().map(Into::into);
-        if let Some(nav) = crate::web::page::navigation_entry() {
-            let nt = Navigation {
-                response_start: nav.response_start(),
-                activation_start: nav.activation_start().unwrap_or(0.0),
-            };
+        // A route's subparts are from its soft-navigation entry's start
+        // (no first byte), the hard navigation's from the navigation entry.
+        let nav = if s.navigation_type == beacon::NavigationType::SoftNavigation {
+            self.soft.get(s.navigation.id).map(|e| {
+                let nt = Navigation {
+                    response_start: 0.0,
+                    activation_start: s.navigation.start_time,
+                };
+                (e, nt)
+            })
+        } else {
+            crate::web::page::navigation_entry().map(|nav| {
+                let nt = Navigation {
+                    response_start: nav.response_start(),
+                    activation_start: nav.activation_start().unwrap_or(0.0),
+                };
+                (nav.into(), nt)
+            })
+        };
+        if let Some((nav, nt)) = nav {
             let p = match &resource {
                 Some(r) => lcp_parts(value, nt, Some(times(r))),
                 None => lcp_parts(value, nt, None),
@@ -122,7 +140,7 @@ impl LcpTracker {
             a.resource_load_delay = p.resource_load_delay;
             a.resource_load_duration = p.resource_load_duration;
             a.element_render_delay = p.element_render_delay;
-            a.navigation_entry = Some(nav.into());
+            a.navigation_entry = Some(nav);
         } else {
             let p = lcp_default(value);
             a.element_render_delay = p.element_render_delay;

@@ -93,6 +93,44 @@ impl SelectorNode for DomNode {
     fn parent(&self) -> Option<Self> {
         self.0.parent_node().map(DomNode)
     }
+    fn lower(s: &str) -> String {
+        js_sys::JsString::from(s).to_lower_case().into()
+    }
+    fn upper(s: &str) -> String {
+        js_sys::JsString::from(s).to_upper_case().into()
+    }
+}
+
+/// The soft-navigation entries a metric's attribution names, by
+/// `navigationId`: the last two, as the reference's `storeSoftNavEntry`
+/// keeps them (only where soft navigations are reported).
+#[derive(Default)]
+pub struct SoftNavEntries(std::cell::RefCell<Vec<(f64, PerformanceEntry)>>);
+
+impl SoftNavEntries {
+    /// Stores a `soft-navigation` entry (one without an id is not).
+    pub fn store(&self, entry: &PerformanceEntry) {
+        let id = entry
+            .unchecked_ref::<crate::web::bindings::NavigatedEntry>()
+            .navigation_id()
+            .filter(|id| *id != 0.0 && !id.is_nan());
+        let Some(id) = id else { return };
+        let mut v = self.0.borrow_mut();
+        // Map.set: an existing key keeps its place.
+        match v.iter_mut().find(|(k, _)| *k == id) {
+            Some(slot) => slot.1 = entry.clone(),
+            None => {
+                v.push((id, entry.clone()));
+                if v.len() > 2 {
+                    v.remove(0);
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, id: f64) -> Option<PerformanceEntry> {
+        self.0.borrow().iter().find(|(k, _)| *k == id).map(|(_, e)| e.clone())
+    }
 }
 
 /// `getLoadState(timestamp)` in the page.

@@ -9,7 +9,9 @@ use crate::attribution::timing::{fcp_parts, ttfb_parts, Navigation, NavigationPh
 use crate::web::instance::State;
 use crate::web::page::{navigation_entry, restored_at};
 
-pub fn fcp_attribution(s: &State) -> Attribution {
+/// FCP's attribution; `soft`: the soft-navigation entries (where soft
+/// navigations are reported) a route's FCP names.
+pub fn fcp_attribution(s: &State, soft: Option<&super::SoftNavEntries>) -> Attribution {
     let mut a = FcpAttribution {
         time_to_first_byte: 0.0,
         first_byte_to_fcp: s.value,
@@ -18,7 +20,12 @@ pub fn fcp_attribution(s: &State) -> Attribution {
         fcp_entry: None,
     };
     let n = s.entries.length();
-    if n > 0 {
+    if s.navigation_type == beacon::NavigationType::SoftNavigation {
+        if let Some(entry) = soft.and_then(|m| m.get(s.navigation.id)) {
+            a.load_state = beacon::LoadState::Complete;
+            a.navigation_entry = Some(entry);
+        }
+    } else if n > 0 {
         if let Some(nav) = navigation_entry() {
             let (ttfb, rest) = fcp_parts(
                 s.value,
