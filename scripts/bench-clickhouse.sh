@@ -130,11 +130,14 @@ curl -s --data-binary "SELECT round(sum(data_compressed_bytes) / sum(rows), 1), 
 for q in "pages=false" "" ; do
   : >"$work/times"
   curl -s -o /dev/null "$url/v1/summary?site=bench.example&$q"
-  for _ in 1 2 3 4 5; do
+  for _ in 1 2 3; do
     curl -s -o "$work/summary.json" -w '%{time_total}\n' "$url/v1/summary?site=bench.example&$q" >>"$work/times"
   done
-  pages=$(grep -o '"page":' "$work/summary.json" | wc -l)
-  count=$(grep -o '"count":[0-9]*' "$work/summary.json" | head -5 | cut -d: -f2 | paste -sd+ | bc)
+  if ! grep -q '"sites"' "$work/summary.json"; then
+    echo "summary $q failed: $(head -c 600 "$work/summary.json")"; tail -5 "$work/summary.err" || true; continue
+  fi
+  pages=$(grep -o '"page":' "$work/summary.json" | wc -l || true)
+  count=$( (grep -o '"count":[0-9]*' "$work/summary.json" || true) | head -5 | cut -d: -f2 | paste -sd+ | bc)
   sort -n "$work/times" | awk -v q="${q:-pages=true}" -v pages="$pages" -v count="$count" '
     { t[NR] = $1 * 1000 }
     END { printf "summary %s (%d page records; site counts of the five metrics add up to %d): median %.0f ms, max %.0f ms over %d requests\n",

@@ -31,6 +31,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 
 from chdb import session as chdb_session
@@ -143,8 +144,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 for k, v in settings.items():
                     SESSION.query(f"SET {k} = {quote(v)}")
                 try:
+                    started = time.monotonic()
                     result = SESSION.query(query, fmt)
                     out = result.bytes() if result is not None else b""
+                    if os.environ.get("SHIM_LOG"):
+                        sys.stderr.write(f"shim: {time.monotonic() - started:.3f}s {len(out)}B {query[:160]!r}\n")
                 finally:
                     for k in settings:
                         try:

@@ -178,7 +178,10 @@ fn writer_id() -> String {
 
 /// The client for `options`, with `database` or without.
 pub fn client(options: &ClickHouseOptions, with_database: bool) -> clickhouse::Client {
-    let mut c = clickhouse::Client::default().with_url(options.url.clone());
+    // Reads name the bins and pages they want in the query text.
+    let mut c = clickhouse::Client::default()
+        .with_url(options.url.clone())
+        .with_setting("max_query_size", "16777216");
     if with_database {
         c = c.with_database(options.database.clone());
     }

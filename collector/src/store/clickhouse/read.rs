@@ -93,6 +93,9 @@ fn nav_parse(s: &str) -> NavigationType {
 /// Filters of the deduplicated reports.
 #[derive(Default)]
 struct Filter<'a> {
+    /// Only ids with a row matching this condition on the raw row
+    /// (a pre-filter: the deduplicated report is then tested again).
+    ids_with: Option<String>,
     site: Option<&'a str>,
     page: Option<&'a str>,
     metrics: &'a [MetricName],
@@ -112,6 +115,12 @@ fn dedup_sql(f: &Filter, full: bool) -> String {
     if !f.metrics.is_empty() && f.metrics.len() < MetricName::ALL.len() {
         let list: Vec<String> = f.metrics.iter().map(|m| lit(m.as_str())).collect();
         wh.push(format!("metric IN ({})", list.join(", ")));
+    }
+    if let Some(cond) = &f.ids_with {
+        wh.push(format!(
+            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports WHERE {} AND ({cond}))",
+            wh.join(" AND ")
+        ));
     }
     let mut having = vec![format!("first_ms >= {}", f.from_ms), format!("first_ms < {}", f.to_ms)];
     if let Some(p) = f.page {
@@ -140,7 +149,7 @@ fn dedup_sql(f: &Filter, full: bool) -> String {
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct CellRow {
     site: String,
-    page: String,
+    page_key: String,
     metric: String,
     bucket: i64,
     rating: u8,
@@ -151,7 +160,7 @@ struct CellRow {
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct BinValues {
     site: String,
-    page: String,
+    page_key: String,
     metric: String,
     bucket: i64,
     bin: i64,
@@ -176,6 +185,24 @@ fn rating_expr() -> String {
 }
 
 type BucketKey = (String, String, MetricName, i64);
+
+/// Pages are told apart unless only whole sites are wanted (then one
+/// group per site: `''`).
+fn page_key_expr(pages: &PageScope) -> &'static str {
+    match pages {
+        PageScope::Site => "''",
+        _ => "page",
+    }
+}
+
+/// The time bucket of a deduplicated report; one span alone is one
+/// group (its first bucket), which keeps the answer small.
+fn bucket_expr(res: Resolution, spans: &[Span]) -> String {
+    match spans.split_first() {
+        Some((first, rest)) if rest.iter().all(|s| s == first) => format!("toInt64({})", first.first),
+        _ => format!("toInt64(intDiv(first_ms, {}))", res.ms()),
+    }
+}
 
 /// One exact order statistic wanted: of the aggregate `index`, slot `slot`
 /// (0: p75, 1 and 2: its interval), the `rank`-th smallest of bin `bin`.
@@ -231,11 +258,13 @@ pub(super) async fn aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Ve
             form_factor: q.form_factor,
             from_ms: from,
             to_ms: to,
+            ids_with: None,
         };
         let sql = format!(
-            "SELECT site, page, metric, toInt64(intDiv(first_ms, {res_ms})) AS bucket, {rating} AS rating, \
-             {bin} AS bin, count() AS n FROM ({d}) GROUP BY site, page, metric, bucket, rating, bin",
-            res_ms = res.ms(),
+            "SELECT site, {page_key} AS page_key, metric, {bucket} AS bucket, {rating} AS rating, \
+             {bin} AS bin, count() AS n FROM ({d}) GROUP BY site, page_key, metric, bucket, rating, bin",
+            page_key = page_key_expr(&q.pages),
+            bucket = bucket_expr(res, &spans),
             rating = rating_expr(),
             bin = bin_expr("v"),
             d = dedup_sql(&f, false),
@@ -246,7 +275,7 @@ pub(super) async fn aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Ve
             let Some(metric) = MetricName::parse(&r.metric) else {
                 continue;
             };
-            let cell = map.entry((r.site, r.page, metric, r.bucket)).or_default();
+            let cell = map.entry((r.site, r.page_key, metric, r.bucket)).or_default();
             match r.rating {
                 0 => cell.ratings.good += r.n,
                 1 => cell.ratings.needs_improvement += r.n,
@@ -379,17 +408,34 @@ async fn exact_values(
         by_res.entry(n.span.resolution.ms()).or_default().push(i);
     }
     let mut out = vec![None; needs.len()];
-    for (res_ms, idx) in by_res {
+    for idx in by_res.into_values() {
         let from = idx.iter().map(|&i| needs[i].span.start_ms()).min().expect("non-empty");
         let to = idx.iter().map(|&i| needs[i].span.end_ms()).max().expect("non-empty");
-        let wanted: BTreeSet<(String, &'static str, i64)> = idx
-            .iter()
-            .map(|&i| (needs[i].site.clone(), needs[i].metric.as_str(), needs[i].bin))
-            .collect();
-        let list: Vec<String> = wanted
-            .iter()
-            .map(|(s, m, b)| format!("({}, {}, {b})", lit(s), lit(m)))
-            .collect();
+        // The bins wanted, per site and metric: a site's pages' p75s fall
+        // in a few hundred bins at most, so the query stays short.
+        let mut wanted: BTreeMap<(String, &'static str), BTreeSet<i64>> = BTreeMap::new();
+        for &i in &idx {
+            wanted
+                .entry((needs[i].site.clone(), needs[i].metric.as_str()))
+                .or_default()
+                .insert(needs[i].bin);
+        }
+        let list = |value: &str| -> String {
+            wanted
+                .iter()
+                .map(|((s, m), bins)| {
+                    let bins: Vec<String> = bins.iter().map(|b| b.to_string()).collect();
+                    format!(
+                        "(site = {} AND metric = {} AND {} IN ({}))",
+                        lit(s),
+                        lit(m),
+                        bin_expr(value),
+                        bins.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
         let page = match &q.pages {
             PageScope::Page(p) => Some(p.as_str()),
             _ => None,
@@ -401,14 +447,19 @@ async fn exact_values(
             form_factor: q.form_factor,
             from_ms: from,
             to_ms: to,
+            // A report whose latest value is in a wanted bin has that row.
+            ids_with: Some(list("value")),
         };
+        let spans: Vec<Span> = idx.iter().map(|&i| needs[i].span).collect();
         let sql = format!(
-            "SELECT site, page, metric, toInt64(intDiv(first_ms, {res_ms})) AS bucket, bin, arraySort(groupArray(v)) AS values \
-             FROM (SELECT site, page, metric, first_ms, v, {bin} AS bin FROM ({d})) \
-             WHERE (site, metric, bin) IN ({list}) GROUP BY site, page, metric, bucket, bin",
+            "SELECT site, {page_key} AS page_key, metric, {bucket} AS bucket, bin, arraySort(groupArray(v)) AS values \
+             FROM (SELECT site, page, metric, first_ms, v, {bin} AS bin FROM ({d}) WHERE {list}) \
+             GROUP BY site, page_key, metric, bucket, bin",
+            page_key = page_key_expr(&q.pages),
+            bucket = bucket_expr(spans[0].resolution, &spans),
             bin = bin_expr("v"),
             d = dedup_sql(&f, false),
-            list = list.join(", "),
+            list = list("v"),
         );
         let rows: Vec<BinValues> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
         for &i in &idx {
@@ -419,7 +470,7 @@ async fn exact_values(
                     r.site == n.site
                         && r.metric == n.metric.as_str()
                         && r.bin == n.bin
-                        && n.page.as_ref().is_none_or(|p| *p == r.page)
+                        && n.page.as_ref().is_none_or(|p| *p == r.page_key)
                         && (n.span.first..=n.span.last).contains(&r.bucket)
                 })
                 .flat_map(|r| r.values.iter().copied())
@@ -449,6 +500,7 @@ pub(super) async fn count_at_or_below(
         form_factor: key.form_factor,
         from_ms: clamped.start_ms(),
         to_ms: clamped.end_ms(),
+        ids_with: None,
     };
     let sql = format!(
         "SELECT count() FROM ({}) WHERE v <= {threshold:?}",
@@ -574,6 +626,7 @@ pub(super) async fn attributions(shared: &Shared, q: &AttributionQuery) -> Resul
         form_factor: q.form_factor,
         from_ms: q.from_ms.max(cutoff),
         to_ms: q.to_ms,
+        ids_with: None,
     };
     let sql = format!("SELECT metric, v, attr FROM ({}) WHERE attr != ''", dedup_sql(&f, true));
     let rows: Vec<AttrRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
