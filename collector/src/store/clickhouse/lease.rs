@@ -87,7 +87,7 @@ impl ClickHouseLease {
             .await
     }
 
-    async fn hold_async(&self, now_ms: i64) -> Result<bool, clickhouse::error::Error> {
+    pub(super) async fn hold_async(&self, now_ms: i64) -> Result<bool, clickhouse::error::Error> {
         let latest = self.latest().await?;
         let next = match &latest {
             None => 0,

@@ -4,8 +4,12 @@
 //! - [`schema`]: tables, the materialized view, migrations, the cluster DDL;
 //! - [`writer`]: batched inserts with deduplication tokens, the spill file
 //!   and its replay;
-//! - [`read`]: the read planner (aggregates with the exact p75, counts,
-//!   page views, attributions, export) over the deduplicated raw reports.
+//! - [`rollup`]: the settle runs that make the hourly rollup count each
+//!   report once, and the same corrections for rows not settled yet;
+//! - [`read`]: the read planner: aggregates from the rollup (the exact
+//!   p75 from the raw values of the one sketch bin it falls in), counts,
+//!   page views, attributions and export over the deduplicated raw
+//!   reports.
 //!
 //! Ingestion is stateless: nothing a collector keeps in memory decides
 //! what is stored, so any collector may take any beacon. The engine runs on
@@ -27,6 +31,7 @@ use crate::store::{
 
 pub mod lease;
 mod read;
+mod rollup;
 pub mod schema;
 mod writer;
 
@@ -194,8 +199,48 @@ pub fn client(options: &ClickHouseOptions, with_database: bool) -> clickhouse::C
     c
 }
 
+/// The client's error with its causes ("network error: client error
+/// (SendRequest): connection closed before message completed").
 fn ch_err(e: clickhouse::error::Error) -> StoreError {
-    StoreError::Unavailable(format!("ClickHouse: {e}"))
+    let mut why = format!("ClickHouse: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        why.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    StoreError::Unavailable(why)
+}
+
+/// Reads `sql`'s rows, trying twice more when the request did not reach
+/// the server (a kept-alive connection it had closed, a reset): a read
+/// can be sent again.
+async fn select<T: clickhouse::RowOwned + clickhouse::RowRead>(
+    client: &clickhouse::Client,
+    sql: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut tries = 0;
+    loop {
+        match client.query(sql).fetch_all::<T>().await {
+            Err(clickhouse::error::Error::Network(e)) if tries < 2 => {
+                tries += 1;
+                tracing::debug!(error = %e, "ClickHouse read failed on the network; sending it again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            r => return r.map_err(ch_err),
+        }
+    }
+}
+
+/// The one row of `sql` (see [`select`]).
+async fn select_one<T: clickhouse::RowOwned + clickhouse::RowRead>(
+    client: &clickhouse::Client,
+    sql: &str,
+) -> Result<T, StoreError> {
+    select(client, sql)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Unavailable(format!("ClickHouse answered no row to {sql}")))
 }
 
 impl ClickHouse {
@@ -215,6 +260,14 @@ impl ClickHouse {
         let batcher = handle.spawn(writer::run_batcher(shared.clone(), rx));
         handle.spawn(writer::run_replayer(shared.clone()));
         handle.spawn(open(shared.clone()));
+        let settle_lease = lease::ClickHouseLease::new(
+            shared.client.clone(),
+            handle.clone(),
+            "rollup",
+            shared.writer_id.clone(),
+            rollup::lease_term_ms(),
+        );
+        handle.spawn(rollup::run_settler(shared.clone(), settle_lease));
         Ok(ClickHouse {
             shared,
             runtime: Mutex::new(Some(runtime)),
@@ -356,6 +409,9 @@ async fn migrate(shared: &Shared) -> Result<(), StoreError> {
         }
         for s in statements {
             c.query(&s).execute().await.map_err(ch_err)?;
+        }
+        if version == 3 {
+            rollup::create_view(shared).await?;
         }
         c.query("INSERT INTO vitalsign_schema (version, applied_ms) VALUES (?, ?)")
             .bind(version)

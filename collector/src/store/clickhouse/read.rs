@@ -1,19 +1,23 @@
 //! The read planner of the ClickHouse engine.
 //!
-//! Every read deduplicates the raw reports first, as the SQLite engine
-//! stores them: per `(site, metric, report_id)` the latest value
+//! Aggregates (counts per rating and the collector's sketch, per page,
+//! metric and time bucket) come from the hourly rollup, which counts each
+//! report once (see `rollup.rs`): the rollup's rows, plus the corrections
+//! of the rows inserted since the last settle run. The rest, and what the
+//! rollup cannot answer (the exact p75: the values of the one bin it falls
+//! in), reads the raw reports, deduplicated as the SQLite engine stores
+//! them: per `(site, metric, report_id)` the latest value
 //! (`argMax` by receipt time and sequence), and the page, form factor and
 //! time bucket of the first receipt (`argMin`). Rows up to
 //! [`REREPORT_WINDOW_MS`] before a span are read too, so that a re-report
 //! received inside the span of a report first received before it still
 //! counts where the first receipt does.
 //!
-//! Aggregates come back as counts per (page, metric, time bucket, rating,
-//! sketch bin), from which the same [`Cell`]s as the SQLite engine's are
-//! built: exact rating counts, and the collector's sketch with the same bins
-//! (`sketch::bin_of` is computed in SQL from the value's bits), so p50, p95
-//! and p99 are the same numbers. The exact p75 (and its interval) is then
-//! read from the values of the one bin it falls in, in a second query.
+//! From the rollup's counts the same [`Cell`]s as the SQLite engine's are
+//! built: exact rating counts, and the collector's sketch with the same
+//! bins (`sketch::bin_of` is computed in SQL from the value's bits), so
+//! p50, p95 and p99 are the same numbers. The exact p75 (and its interval)
+//! is then read from the raw values of the one bin it falls in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -21,7 +25,7 @@ use beacon::{FormFactor, MetricName, NavigationType};
 use serde::Deserialize;
 
 use super::schema::bin_expr;
-use super::Shared;
+use super::{rollup, select, select_one, Shared};
 use crate::aggregate::{Cell, Span};
 use crate::percentile;
 use crate::sketch::Located;
@@ -34,10 +38,6 @@ use crate::time::{now_ms, Resolution, DAY_MS};
 /// How long after its first receipt a re-report is looked for, before a
 /// span's start.
 pub const REREPORT_WINDOW_MS: i64 = DAY_MS;
-
-fn ch_err(e: clickhouse::error::Error) -> StoreError {
-    StoreError::Unavailable(format!("ClickHouse: {e}"))
-}
 
 /// A string literal.
 pub(crate) fn lit(s: &str) -> String {
@@ -147,17 +147,6 @@ fn dedup_sql(f: &Filter, full: bool) -> String {
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
-struct CellRow {
-    site: String,
-    page_key: String,
-    metric: String,
-    bucket: i64,
-    rating: u8,
-    bin: i64,
-    n: u64,
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
 struct BinValues {
     site: String,
     page_key: String,
@@ -165,23 +154,6 @@ struct BinValues {
     bucket: i64,
     bin: i64,
     values: Vec<f64>,
-}
-
-fn rating_expr() -> String {
-    let g = |which: usize| {
-        let mut out = String::from("multiIf(");
-        for m in MetricName::ALL {
-            let t = m.thresholds();
-            out.push_str(&format!(
-                "metric = '{}', {:?}, ",
-                m.as_str(),
-                if which == 0 { t.good } else { t.poor }
-            ));
-        }
-        out.push_str("nan)");
-        out
-    };
-    format!("toUInt8(multiIf(v <= {}, 0, v <= {}, 1, 2))", g(0), g(1))
 }
 
 type BucketKey = (String, String, MetricName, i64);
@@ -197,11 +169,112 @@ fn page_key_expr(pages: &PageScope) -> &'static str {
 
 /// The time bucket of a deduplicated report; one span alone is one
 /// group (its first bucket), which keeps the answer small.
-fn bucket_expr(res: Resolution, spans: &[Span]) -> String {
-    match spans.split_first() {
-        Some((first, rest)) if rest.iter().all(|s| s == first) => format!("toInt64({})", first.first),
-        _ => format!("toInt64(intDiv(first_ms, {}))", res.ms()),
+fn bucket_expr(res: Resolution, spans: &[Span], ms: &str) -> String {
+    match one_bucket(spans) {
+        Some(b) => format!("toInt64({b})"),
+        None => format!("toInt64(intDiv({ms}, {}))", res.ms()),
     }
+}
+
+/// The one group of `spans` if they are all one span.
+fn one_bucket(spans: &[Span]) -> Option<i64> {
+    match spans.split_first() {
+        Some((first, rest)) if rest.iter().all(|s| s == first) => Some(first.first),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct RollupRow {
+    site: String,
+    page_key: String,
+    metric: String,
+    bucket: i64,
+    good: i64,
+    ni: i64,
+    poor: i64,
+    bins: (Vec<i64>, Vec<i64>),
+}
+
+/// The cells of `spans` (all of resolution `res`, within `[from, to)`)
+/// from the rollup: the view's rows and the finished settle runs'
+/// corrections, plus the corrections of the rows inserted since, computed
+/// here as the next run will.
+#[allow(clippy::too_many_arguments)]
+async fn rollup_cells(
+    shared: &Shared,
+    q: &AggregateQuery,
+    page: Option<&str>,
+    metrics: &[MetricName],
+    res: Resolution,
+    spans: &[Span],
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<BucketKey, Cell>, StoreError> {
+    let settled = rollup::settled_until(shared).await?;
+    let ff = q.form_factor.map(FormFactor::as_str);
+    let sql = format!(
+        "SELECT site, {page_key} AS page_key, metric, {bucket} AS bucket, toInt64(sum(good)) AS good, \
+         toInt64(sum(needs_improvement)) AS ni, toInt64(sum(poor)) AS poor, sumMap(bins) AS bins \
+         FROM reports_rollup WHERE (run = 0 OR run <= {settled}) AND hour >= toDateTime({lo}) AND hour < toDateTime({hi}) \
+         AND {cond} GROUP BY site, page_key, metric, bucket",
+        page_key = page_key_expr(&q.pages),
+        bucket = bucket_expr(res, spans, "toInt64(toUnixTimestamp(hour)) * 1000"),
+        lo = from.div_euclid(1000),
+        hi = to.div_euclid(1000),
+        cond = rollup::condition(q.site.as_deref(), metrics, page, ff),
+    );
+    let rows: Vec<RollupRow> = select(&shared.client, &sql).await?;
+    let mut acc: BTreeMap<BucketKey, rollup::Delta> = BTreeMap::new();
+    for r in rows {
+        let Some(metric) = MetricName::parse(&r.metric) else {
+            continue;
+        };
+        let d = acc.entry((r.site, r.page_key, metric, r.bucket)).or_default();
+        d.ratings[0] += r.good;
+        d.ratings[1] += r.ni;
+        d.ratings[2] += r.poor;
+        for (k, n) in r.bins.0.into_iter().zip(r.bins.1) {
+            *d.bins.entry(k).or_default() += n;
+        }
+    }
+    // A report's rows are all wanted whatever their page and form factor:
+    // the first row's decide where the report counts.
+    let raw = rollup::condition(q.site.as_deref(), metrics, None, None);
+    let pending = rollup::rows_of_new_reports(shared, settled, i64::MAX, &raw).await?;
+    for (place, d) in rollup::corrections(&pending, settled, i64::MAX) {
+        let Some(metric) = MetricName::parse(&place.metric) else {
+            continue;
+        };
+        if page.is_some_and(|p| p != place.page)
+            || ff.is_some_and(|f| f != place.form_factor)
+            || place.hour_ms < from
+            || place.hour_ms >= to
+        {
+            continue;
+        }
+        let page_key = match q.pages {
+            PageScope::Site => String::new(),
+            _ => place.page,
+        };
+        let bucket = one_bucket(spans).unwrap_or_else(|| place.hour_ms.div_euclid(res.ms()));
+        acc.entry((place.site, page_key, metric, bucket)).or_default().merge(&d);
+    }
+    let mut out = BTreeMap::new();
+    for (key, d) in acc {
+        let mut cell = Cell::default();
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        cell.ratings.good = n(d.ratings[0]);
+        cell.ratings.needs_improvement = n(d.ratings[1]);
+        cell.ratings.poor = n(d.ratings[2]);
+        for (bin, count) in d.bins {
+            cell.sketch.add_bin(u32::try_from(bin).ok(), n(count));
+        }
+        if !cell.is_empty() {
+            out.insert(key, cell);
+        }
+    }
+    Ok(out)
 }
 
 /// One exact order statistic wanted: of the aggregate `index`, slot `slot`
@@ -251,38 +324,8 @@ pub(super) async fn aggregates(shared: &Shared, q: &AggregateQuery) -> Result<Ve
         ) else {
             continue;
         };
-        let f = Filter {
-            site: q.site.as_deref(),
-            page,
-            metrics: &metrics,
-            form_factor: q.form_factor,
-            from_ms: from,
-            to_ms: to,
-            ids_with: None,
-        };
-        let sql = format!(
-            "SELECT site, {page_key} AS page_key, metric, {bucket} AS bucket, {rating} AS rating, \
-             {bin} AS bin, count() AS n FROM ({d}) GROUP BY site, page_key, metric, bucket, rating, bin",
-            page_key = page_key_expr(&q.pages),
-            bucket = bucket_expr(res, &spans),
-            rating = rating_expr(),
-            bin = bin_expr("v"),
-            d = dedup_sql(&f, false),
-        );
-        let rows: Vec<CellRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
-        let map = cells.entry(res).or_default();
-        for r in rows {
-            let Some(metric) = MetricName::parse(&r.metric) else {
-                continue;
-            };
-            let cell = map.entry((r.site, r.page_key, metric, r.bucket)).or_default();
-            match r.rating {
-                0 => cell.ratings.good += r.n,
-                1 => cell.ratings.needs_improvement += r.n,
-                _ => cell.ratings.poor += r.n,
-            }
-            cell.sketch.add_bin(u32::try_from(r.bin).ok(), r.n);
-        }
+        let map = rollup_cells(shared, q, page, &metrics, res, &spans, from, to).await?;
+        cells.insert(res, map);
     }
     // Sites, and their pages, with reports.
     let mut sites: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -456,12 +499,12 @@ async fn exact_values(
              FROM (SELECT site, page, metric, first_ms, v, {bin} AS bin FROM ({d}) WHERE {list}) \
              GROUP BY site, page_key, metric, bucket, bin",
             page_key = page_key_expr(&q.pages),
-            bucket = bucket_expr(spans[0].resolution, &spans),
+            bucket = bucket_expr(spans[0].resolution, &spans, "first_ms"),
             bin = bin_expr("v"),
             d = dedup_sql(&f, false),
             list = list("v"),
         );
-        let rows: Vec<BinValues> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+        let rows: Vec<BinValues> = select(&shared.client, &sql).await?;
         for &i in &idx {
             let n = &needs[i];
             let mut values: Vec<f64> = rows
@@ -506,7 +549,7 @@ pub(super) async fn count_at_or_below(
         "SELECT count() FROM ({}) WHERE v <= {threshold:?}",
         dedup_sql(&f, false)
     );
-    shared.client.query(&sql).fetch_one::<u64>().await.map_err(ch_err)
+    select_one::<u64>(&shared.client, &sql).await
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -556,13 +599,13 @@ pub(super) async fn page_views(shared: &Shared, q: &ViewsQuery) -> Result<Vec<Pa
             from = span.start_ms(),
             to = span.end_ms(),
         );
-        counts = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+        counts = select(&shared.client, &sql).await?;
     }
     let sql = format!(
         "SELECT site, page, max(received_ms) AS last FROM reports WHERE received_ms >= {cutoff}{site_filter}{page_filter} \
          GROUP BY site, page"
     );
-    let lasts: Vec<LastRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    let lasts: Vec<LastRow> = select(&shared.client, &sql).await?;
     // site -> page -> (navigation counts, last beacon)
     let mut by: BTreeMap<String, BTreeMap<String, PageViewCounts>> = BTreeMap::new();
     for l in lasts {
@@ -629,7 +672,7 @@ pub(super) async fn attributions(shared: &Shared, q: &AttributionQuery) -> Resul
         ids_with: None,
     };
     let sql = format!("SELECT metric, v, attr FROM ({}) WHERE attr != ''", dedup_sql(&f, true));
-    let rows: Vec<AttrRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    let rows: Vec<AttrRow> = select(&shared.client, &sql).await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
@@ -675,7 +718,7 @@ pub(super) async fn export(shared: &Shared, q: &ExportQuery) -> Result<Vec<Repor
          ORDER BY first_ms, first_seq",
         dedup_sql(&f, true)
     );
-    let rows: Vec<ExportRow> = shared.client.query(&sql).fetch_all().await.map_err(ch_err)?;
+    let rows: Vec<ExportRow> = select(&shared.client, &sql).await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
@@ -710,13 +753,6 @@ mod tests {
     #[test]
     fn literals_are_escaped() {
         assert_eq!(lit("a'b\\c"), "'a\\'b\\\\c'");
-    }
-
-    #[test]
-    fn ratings_use_the_reference_thresholds() {
-        let r = rating_expr();
-        assert!(r.contains("metric = 'LCP', 2500.0"), "{r}");
-        assert!(r.contains("metric = 'LCP', 4000.0"), "{r}");
     }
 
     #[test]

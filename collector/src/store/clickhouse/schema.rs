@@ -13,11 +13,16 @@
 //!   on a non-replicated table (on the rollup too: a retried batch must
 //!   not feed the view twice, with
 //!   `deduplicate_blocks_in_dependent_materialized_views`).
-//! - `reports_hourly`: the hourly rollup, an `AggregatingMergeTree` fed by
-//!   the materialized view `reports_hourly_mv`: `count`, `countIf` at the
-//!   rating thresholds and `quantilesDD` states (CLS scaled by
-//!   [`CLS_SCALE`] before sketching), and the counts per bin of the
-//!   collector's own sketch (`sketch::bin_of`, from the value's bits).
+//! - `reports_rollup`: the hourly rollup, an `AggregatingMergeTree` fed by
+//!   the materialized view `reports_rollup_mv`: counts per rating (at the
+//!   reference thresholds) and per bin of the collector's own sketch
+//!   (`sketch::bin_of`, from the value's bits) as signed sums, so that the
+//!   settle runs' correction rows make re-reports count once (see
+//!   `rollup.rs`), the last receipt, and `quantilesDD` states (CLS scaled
+//!   by [`CLS_SCALE`] before sketching; every row, for ad-hoc queries).
+//!   Until version 3 this was `reports_hourly`, with `count`/`countIf`
+//!   states that cannot take a value out again.
+//! - `rollup_runs`: the settle runs, claimed and finished.
 //! - `leases`: claims of the alert evaluator's lease (see `lease.rs`).
 //!
 //! [`cluster_ddl`] gives the same tables for a replicated cluster
@@ -27,7 +32,7 @@
 use beacon::MetricName;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// CLS is sketched as `value * CLS_SCALE` in the rollup's `quantilesDD`
 /// (its values are mostly below 1).
@@ -81,10 +86,18 @@ fn raw_columns() -> &'static str {
     received_ms Int64,
     seq UInt64,
     attribution String,
-    time DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(received_ms, 'UTC')"
+    time DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(received_ms, 'UTC'),
+    inserted_ms Int64 DEFAULT toUnixTimestamp64Milli(now64(3))"
 }
 
-fn rollup_columns() -> String {
+/// The index the rollup's settle runs find a report's earlier rows by.
+const REPORT_ID_INDEX: &str = "report_ids report_id TYPE bloom_filter GRANULARITY 1";
+
+/// The column version 3 adds to `reports` (in [`raw_columns`] since).
+const INSERTED_MS: &str = "inserted_ms Int64 DEFAULT toUnixTimestamp64Milli(now64(3))";
+
+/// The rollup of versions 1 and 2 (`reports_hourly`), dropped by version 3.
+fn hourly_columns() -> String {
     format!(
         "site LowCardinality(String),
     metric LowCardinality(String),
@@ -104,7 +117,8 @@ fn dd_levels() -> String {
     DD_LEVELS.iter().map(|l| format!("{l}")).collect::<Vec<_>>().join(", ")
 }
 
-fn mv_select(source: &str) -> String {
+/// The view of versions 1 and 2 into `reports_hourly`.
+fn hourly_mv_select(source: &str) -> String {
     let (good, poor) = (threshold_expr(0), threshold_expr(1));
     format!(
         "SELECT site, metric, page, form_factor, toStartOfHour(time) AS hour,
@@ -118,6 +132,72 @@ GROUP BY site, metric, page, form_factor, hour",
         levels = dd_levels(),
         bin = bin_expr("value"),
     )
+}
+
+/// The rollup since version 3 (see `rollup.rs`): signed counts per rating
+/// and per sketch bin, so that correction rows can take a re-report's
+/// earlier value out; `run` is 0 for the view's rows and the end of its
+/// settle run for a correction row. `quantilesDD` states are the view's
+/// alone (every row, re-reports included: for ad-hoc queries).
+fn rollup_columns() -> String {
+    format!(
+        "site LowCardinality(String),
+    metric LowCardinality(String),
+    page String,
+    form_factor LowCardinality(String),
+    hour DateTime('UTC'),
+    run Int64,
+    good SimpleAggregateFunction(sum, Int64),
+    needs_improvement SimpleAggregateFunction(sum, Int64),
+    poor SimpleAggregateFunction(sum, Int64),
+    bins SimpleAggregateFunction(sumMap, Tuple(Array(Int64), Array(Int64))),
+    last_ms SimpleAggregateFunction(max, Int64),
+    quantiles AggregateFunction(quantilesDD({DD_ACCURACY}, {}), Float64)",
+        dd_levels()
+    )
+}
+
+/// The rollup's key: correction rows of different runs stay apart, so
+/// that reads can leave out a run that has not finished.
+const ROLLUP_ORDER: &str = "ORDER BY (site, metric, page, form_factor, hour, run)";
+
+/// The view into `reports_rollup`, of the rows inserted from `origin_ms`
+/// on (those before were copied by the migration; 0: all).
+pub fn rollup_mv_select(source: &str, origin_ms: i64) -> String {
+    let (good, poor) = (threshold_expr(0), threshold_expr(1));
+    let since = if origin_ms > 0 {
+        format!("\nWHERE inserted_ms >= {origin_ms}")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT site, metric, page, form_factor, toStartOfHour(time) AS hour, toInt64(0) AS run,
+    toInt64(countIf(value <= {good})) AS good,
+    toInt64(countIf(value > {good} AND value <= {poor})) AS needs_improvement,
+    toInt64(countIf(value > {poor})) AS poor,
+    sumMap([{bin}], [toInt64(1)]) AS bins,
+    max(received_ms) AS last_ms,
+    quantilesDDState({DD_ACCURACY}, {levels})(if(metric = 'CLS', value * {CLS_SCALE:?}, value)) AS quantiles
+FROM {source}{since}
+GROUP BY site, metric, page, form_factor, hour",
+        levels = dd_levels(),
+        bin = bin_expr("value"),
+    )
+}
+
+/// The view's statement (its `origin_ms` is decided at migration time).
+pub fn rollup_mv(origin_ms: i64) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_rollup_mv TO reports_rollup AS\n{}",
+        rollup_mv_select("reports", origin_ms)
+    )
+}
+
+fn runs_columns() -> &'static str {
+    "from_ms Int64,
+    to_ms Int64,
+    done UInt8,
+    at_ms Int64"
 }
 
 /// The statements of each version, in order. Each is idempotent (`IF NOT
@@ -146,11 +226,11 @@ PARTITION BY toYYYYMM(hour)
 ORDER BY (site, metric, page, form_factor, hour)
 TTL hour + INTERVAL {days} DAY
 SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
-                    rollup_columns()
+                    hourly_columns()
                 ),
                 format!(
                     "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_hourly_mv TO reports_hourly AS\n{}",
-                    mv_select("reports")
+                    hourly_mv_select("reports")
                 ),
             ],
         ),
@@ -168,6 +248,40 @@ ORDER BY (name, epoch)
 SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
             )],
         ),
+        // The rollup made exact (`rollup.rs`): insert times on the raw
+        // rows, signed counts, settle runs. The view and the copy of the
+        // rows inserted before it follow these (`rollup::create_view`).
+        (
+            3,
+            vec![
+                format!("ALTER TABLE reports ADD COLUMN IF NOT EXISTS {INSERTED_MS}"),
+                // Rows from before get the migration's time (once: a
+                // column already written is not computed again).
+                "ALTER TABLE reports MATERIALIZE COLUMN inserted_ms SETTINGS mutations_sync = 2".to_string(),
+                format!("ALTER TABLE reports ADD INDEX IF NOT EXISTS {REPORT_ID_INDEX}"),
+                "ALTER TABLE reports MATERIALIZE INDEX report_ids SETTINGS mutations_sync = 2".to_string(),
+                "DROP VIEW IF EXISTS reports_hourly_mv".to_string(),
+                "DROP TABLE IF EXISTS reports_hourly".to_string(),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS reports_rollup (
+    {}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+{ROLLUP_ORDER}
+TTL hour + INTERVAL {days} DAY
+SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
+                    rollup_columns()
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS rollup_runs (
+    {}
+) ENGINE = MergeTree
+ORDER BY (from_ms, done)
+SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
+                    runs_columns()
+                ),
+            ],
+        ),
     ]
 }
 
@@ -176,7 +290,7 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
     let days = retention_days.max(1);
     vec![
         format!("ALTER TABLE reports MODIFY TTL toDateTime(time) + INTERVAL {days} DAY"),
-        format!("ALTER TABLE reports_hourly MODIFY TTL hour + INTERVAL {days} DAY"),
+        format!("ALTER TABLE reports_rollup MODIFY TTL hour + INTERVAL {days} DAY"),
     ]
 }
 
@@ -184,9 +298,11 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
 /// `Replicated*MergeTree` on every shard (`ON CLUSTER`), with a
 /// `Distributed` table over the shards for reads and inserts, sharded by
 /// `(site, metric, report_id)` so that a report and its re-reports meet on
-/// one shard. The schema version and the leases are one table replicated
-/// on every node of every shard (no `{shard}` in their path): every
-/// collector must see the same claims. Run by an operator (the collector runs [`migrations`] on a
+/// one shard (the rollup by page: its correction rows go through the
+/// `Distributed` table). The schema version, the leases and the settle
+/// runs are one table each replicated on every node of every shard (no
+/// `{shard}` in their path): every collector must see the same claims.
+/// Run by an operator (the collector runs [`migrations`] on a
 /// single server); see `docs/clickhouse.md`.
 pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
     let days = retention_days.max(1);
@@ -204,27 +320,36 @@ TTL toDateTime(time) + INTERVAL {days} DAY
 SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
             raw_columns()
         ),
+        format!("ALTER TABLE {database}.reports_local {on} ADD INDEX IF NOT EXISTS {REPORT_ID_INDEX}"),
         format!(
             "CREATE TABLE IF NOT EXISTS {database}.reports {on} AS {database}.reports_local
 ENGINE = Distributed('{cluster}', '{database}', 'reports_local', cityHash64(site, metric, report_id))"
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {database}.reports_hourly_local {on} (
+            "CREATE TABLE IF NOT EXISTS {database}.reports_rollup_local {on} (
     {}
-) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{database}/reports_hourly', '{{replica}}')
+) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{database}/reports_rollup', '{{replica}}')
 PARTITION BY toYYYYMM(hour)
-ORDER BY (site, metric, page, form_factor, hour)
+{ROLLUP_ORDER}
 TTL hour + INTERVAL {days} DAY
 SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
             rollup_columns()
         ),
         format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.reports_hourly_mv {on} TO {database}.reports_hourly_local AS\n{}",
-            mv_select(&format!("{database}.reports_local"))
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.reports_rollup_mv {on} TO {database}.reports_rollup_local AS\n{}",
+            rollup_mv_select(&format!("{database}.reports_local"), 0)
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {database}.reports_hourly {on} AS {database}.reports_hourly_local
-ENGINE = Distributed('{cluster}', '{database}', 'reports_hourly_local')"
+            "CREATE TABLE IF NOT EXISTS {database}.reports_rollup {on} AS {database}.reports_rollup_local
+ENGINE = Distributed('{cluster}', '{database}', 'reports_rollup_local', cityHash64(site, metric, page))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.rollup_runs {on} (
+    {}
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/rollup_runs', '{{replica}}')
+ORDER BY (from_ms, done)
+SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
+            runs_columns()
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {database}.leases {on} (
@@ -266,13 +391,28 @@ mod tests {
             "TTL toDateTime(time) + INTERVAL 35 DAY",
             "metric LowCardinality(String)",
             "ENGINE = AggregatingMergeTree",
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_hourly_mv TO reports_hourly",
-            "quantilesDDState(0.005, 0.5, 0.75, 0.95, 0.99)(if(metric = 'CLS', value * 1000.0, value))",
-            "countIfState(value <= multiIf(",
+            "CREATE TABLE IF NOT EXISTS reports_rollup",
+            "ORDER BY (site, metric, page, form_factor, hour, run)",
+            "good SimpleAggregateFunction(sum, Int64)",
+            "bins SimpleAggregateFunction(sumMap, Tuple(Array(Int64), Array(Int64)))",
+            "ADD COLUMN IF NOT EXISTS inserted_ms Int64 DEFAULT toUnixTimestamp64Milli(now64(3))",
+            "DROP TABLE IF EXISTS reports_hourly",
+            "ADD INDEX IF NOT EXISTS report_ids report_id TYPE bloom_filter GRANULARITY 1",
             "non_replicated_deduplication_window = 10000",
         ] {
             assert!(all.contains(needle), "{needle}");
         }
+        let view = rollup_mv(0);
+        for needle in [
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS reports_rollup_mv TO reports_rollup",
+            "quantilesDDState(0.005, 0.5, 0.75, 0.95, 0.99)(if(metric = 'CLS', value * 1000.0, value))",
+            "toInt64(countIf(value <= multiIf(",
+            "sumMap([if(value <= 0, toInt64(-1), toInt64(bitShiftRight(reinterpretAsUInt64(value), 46)))], [toInt64(1)])",
+        ] {
+            assert!(view.contains(needle), "{needle}\n{view}");
+        }
+        assert!(!view.contains("WHERE"), "{view}");
+        assert!(rollup_mv(1234).contains("WHERE inserted_ms >= 1234"));
     }
 
     #[test]
@@ -282,16 +422,17 @@ mod tests {
             "CREATE DATABASE IF NOT EXISTS vitalsign ON CLUSTER 'vs'",
             "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vitalsign/reports', '{replica}')",
             "ENGINE = Distributed('vs', 'vitalsign', 'reports_local', cityHash64(site, metric, report_id))",
-            "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/vitalsign/reports_hourly', '{replica}')",
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS vitalsign.reports_hourly_mv ON CLUSTER 'vs' TO vitalsign.reports_hourly_local",
+            "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/vitalsign/reports_rollup', '{replica}')",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS vitalsign.reports_rollup_mv ON CLUSTER 'vs' TO vitalsign.reports_rollup_local",
             "FROM vitalsign.reports_local",
-            "ENGINE = Distributed('vs', 'vitalsign', 'reports_hourly_local')",
+            "ENGINE = Distributed('vs', 'vitalsign', 'reports_rollup_local', cityHash64(site, metric, page))",
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/rollup_runs', '{replica}')",
             "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/leases', '{replica}')",
             "SETTINGS replicated_deduplication_window = 10000",
         ] {
             assert!(ddl.contains(needle), "{needle}\n{ddl}");
         }
-        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 8);
+        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 10);
     }
 }
 

@@ -212,8 +212,9 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
             [
                 "leases",
                 "reports",
-                "reports_hourly",
-                "reports_hourly_mv",
+                "reports_rollup",
+                "reports_rollup_mv",
+                "rollup_runs",
                 "vitalsign_schema"
             ]
         );
@@ -306,13 +307,13 @@ fn a_retried_batch_is_stored_once_and_the_rollup_fed_once() {
             .await
             .unwrap();
         assert_eq!(n, rows.len() as u64);
-        let rolled: u64 = shared
+        let rolled: i64 = shared
             .client
-            .query("SELECT countMerge(reports) FROM reports_hourly")
+            .query("SELECT toInt64(sum(good + needs_improvement + poor)) FROM reports_rollup")
             .fetch_one()
             .await
             .unwrap();
-        assert_eq!(rolled, rows.len() as u64, "the materialized view saw the batch once");
+        assert_eq!(rolled, rows.len() as i64, "the materialized view saw the batch once");
         // Another token is another batch.
         writer::insert_batch(&shared, "test-token-2", &rows).await.unwrap();
         let n: u64 = shared
@@ -427,19 +428,127 @@ fn every_read_agrees_with_the_sqlite_engine_on_the_same_data() {
     block(insert_all(ch.as_ref(), &beacons));
     block(insert_all(sqlite.as_ref(), &beacons));
     let engines: [(&str, Arc<dyn Store>); 2] = [("sqlite", sqlite.clone()), ("clickhouse", ch.clone())];
+    // Nothing settled yet: the rollup's rows corrected at read time.
+    eprintln!("nothing settled");
+    block(assert_agree(&engines, true));
+    // Everything settled: the rollup alone.
+    // A run up to now: every row inserted so far; rows inserted after it
+    // (from the next millisecond on) are left to the next.
+    let settle_all = || {
+        let until = now_ms() + rollup::SETTLE_MARGIN_MS;
+        ch.handle.block_on(rollup::settle(&ch.shared, until)).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    settle_all();
+    assert!(
+        ch.handle.block_on(rollup_corrections(&ch)) > 0,
+        "the data's re-reports needed correction rows"
+    );
+    eprintln!("all settled");
+    block(assert_agree(&engines, true));
+    // Then more: re-reports of settled reports (grown again, one on
+    // another page, some hours later), beacons sent twice, new beacons;
+    // read before and after they are settled.
+    let more = later_data(&beacons, 43);
+    block(insert_all(ch.as_ref(), &more));
+    block(insert_all(sqlite.as_ref(), &more));
+    eprintln!("more, not settled");
+    block(assert_agree(&engines, false));
+    settle_all();
+    eprintln!("more, settled");
+    block(assert_agree(&engines, false));
+    ch.close().unwrap();
+    sqlite.close().unwrap();
+}
+
+/// Correction rows in the rollup. (On the store's runtime: a connection
+/// opened on a runtime of its own would stay in the client's pool, dead,
+/// once that runtime is gone.)
+async fn rollup_corrections(ch: &ClickHouse) -> u64 {
+    ch.client()
+        .query("SELECT count() FROM reports_rollup WHERE run != 0")
+        .fetch_one()
+        .await
+        .unwrap()
+}
+
+/// Re-reports of `beacons`' CLS and INP (grown, later, some under another
+/// page), some beacons again as they were, and new ones.
+fn later_data(beacons: &[NewBeacon], seed: u64) -> Vec<NewBeacon> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    for b in beacons.iter().step_by(3) {
+        let grown: Vec<NewReport> = b
+            .reports
+            .iter()
+            .filter(|r| matches!(r.metric, MetricName::Cls | MetricName::Inp))
+            .map(|r| {
+                let value = if r.metric == MetricName::Cls {
+                    r.value + 0.1 + rng.unit()
+                } else {
+                    r.value + 100.0 + rng.below(600) as f64
+                };
+                NewReport {
+                    value,
+                    delta: value - r.value,
+                    ..r.clone()
+                }
+            })
+            .collect();
+        if !grown.is_empty() {
+            let page = if rng.below(4) == 0 {
+                format!("{}/next", b.page)
+            } else {
+                b.page.clone()
+            };
+            out.push(NewBeacon {
+                page,
+                received_at_ms: (b.received_at_ms + rng.below(3 * HOUR_MS as u64) as i64).min(now_ms() - 60_000),
+                reports: grown,
+                ..b.clone()
+            });
+        }
+    }
+    // Sent again (received now, after everything else: the later value
+    // wins in both engines, stale as it is).
+    out.extend(beacons.iter().skip(1).step_by(7).map(|b| NewBeacon {
+        received_at_ms: now_ms() - 30_000,
+        ..b.clone()
+    }));
+    let mut fresh = data(seed, 60);
+    for b in &mut fresh {
+        for r in &mut b.reports {
+            r.report_id = format!("later-{}", r.report_id);
+        }
+    }
+    out.extend(fresh);
+    out.sort_by_key(|b| b.received_at_ms);
+    out
+}
+
+/// Every read API gives the same answer on both engines (`full`: all
+/// windows, form factors and views; else the aggregates and summaries).
+async fn assert_agree(engines: &[(&str, Arc<dyn Store>); 2], full: bool) {
     let now = now_ms();
-    block(async {
+    {
         // Export: the same deduplicated reports.
         let (a, b) = (
             export_all(engines[0].1.as_ref()).await,
             export_all(engines[1].1.as_ref()).await,
         );
         assert_eq!(a.len(), b.len());
-        assert_eq!(a, b);
+        if let Some((x, y)) = a.iter().zip(&b).find(|(x, y)| x != y) {
+            panic!("export differs:\nsqlite:     {x:?}\nclickhouse: {y:?}");
+        }
         // Aggregates: counts, ratings, sketches, exact p75 and interval.
         let today = Resolution::Day.bucket(now);
         let hour = Resolution::Hour.bucket(now);
-        for ff in [None, Some(FormFactor::Phone), Some(FormFactor::Desktop)] {
+        let ffs: &[Option<FormFactor>] = if full {
+            &[None, Some(FormFactor::Phone), Some(FormFactor::Desktop)]
+        } else {
+            &[None, Some(FormFactor::Phone)]
+        };
+        for &ff in ffs {
             for (pages, spans) in [
                 (
                     PageScope::SiteAndPages,
@@ -485,7 +594,7 @@ fn every_read_agrees_with_the_sqlite_engine_on_the_same_data() {
                 assert_eq!(a.len(), b.len(), "{q:?}");
                 for (x, y) in a.iter().zip(&b) {
                     assert_eq!(x.key, y.key);
-                    assert_eq!(x.cell.ratings, y.cell.ratings, "{:?}", x.key);
+                    assert_eq!(x.cell.ratings, y.cell.ratings, "{:?} in {q:?}", x.key);
                     assert_eq!(x.p75, y.p75, "{:?}", x.key);
                     assert_eq!(x.p75_interval, y.p75_interval, "{:?}", x.key);
                     for p in [50.0, 95.0, 99.0] {
@@ -535,7 +644,12 @@ fn every_read_agrees_with_the_sqlite_engine_on_the_same_data() {
         }
         // The read APIs' answers, whole.
         let trust = Trust::default();
-        for window in [WindowName::Hour, WindowName::Day, WindowName::Week, WindowName::Days28] {
+        let windows: &[WindowName] = if full {
+            &[WindowName::Hour, WindowName::Day, WindowName::Week, WindowName::Days28]
+        } else {
+            &[WindowName::Day, WindowName::Days28]
+        };
+        for &window in windows {
             for ff in [None, Some(FormFactor::Tablet)] {
                 for site in [None, Some("shop.example".to_string())] {
                     let a = crate::summary::summary(engines[0].1.as_ref(), site.clone(), window, ff, true, trust, now)
@@ -630,9 +744,7 @@ fn every_read_agrees_with_the_sqlite_engine_on_the_same_data() {
         let a = crate::summary::sites(engines[0].1.as_ref(), None, now).await.unwrap();
         let b = crate::summary::sites(engines[1].1.as_ref(), None, now).await.unwrap();
         assert_eq!(a, b, "sites");
-    });
-    ch.close().unwrap();
-    sqlite.close().unwrap();
+    }
 }
 
 #[test]
@@ -680,4 +792,143 @@ fn one_holder_of_the_alert_lease_under_races_and_a_takeover_when_it_dies() {
         "{holders_seen:?}"
     );
     store.close().unwrap();
+}
+
+#[test]
+fn a_version_2_database_is_migrated_into_the_exact_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let o = options(&shim, dir.path());
+    let beacons = data(5, 80);
+    let rows = writer::rows_of(beacons.clone(), &AtomicU64::new(0));
+    // The database as version 2 made it: no `inserted_ms`, the old rollup.
+    block(async {
+        client(&o, false)
+            .query("CREATE DATABASE IF NOT EXISTS vs_test")
+            .execute()
+            .await
+            .unwrap();
+        let c = client(&o, true);
+        c.query(schema::VERSION_TABLE).execute().await.unwrap();
+        for (version, statements) in schema::migrations(o.retention_days).into_iter().take(2) {
+            for s in statements {
+                let v2 = s.replace(",\n    inserted_ms Int64 DEFAULT toUnixTimestamp64Milli(now64(3))", "");
+                c.query(&v2).execute().await.unwrap();
+            }
+            c.query("INSERT INTO vitalsign_schema (version, applied_ms) VALUES (?, 0)")
+                .bind(version)
+                .execute()
+                .await
+                .unwrap();
+        }
+        let mut insert = c.insert::<RawRow>("reports").await.unwrap();
+        for r in &rows {
+            insert.write(r).await.unwrap();
+        }
+        insert.end().await.unwrap();
+    });
+    let ch = Arc::new(ready(o));
+    let sqlite = Sqlite::start(dir.path().join("vitalsign.db"), SqliteOptions::default()).unwrap();
+    sqlite.wait_ready().unwrap();
+    let sqlite = Arc::new(sqlite);
+    block(insert_all(sqlite.as_ref(), &beacons));
+    let c = ch.client();
+    ch.handle.block_on(async {
+        let rolled: i64 = c
+            .query("SELECT toInt64(sum(good + needs_improvement + poor)) FROM reports_rollup")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(
+            rolled,
+            rows.len() as i64,
+            "the rows from before were copied into the rollup once"
+        );
+        let old: u64 = c
+            .query("SELECT count() FROM system.tables WHERE database = 'vs_test' AND name = 'reports_hourly'")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(old, 0);
+    });
+    let today = Resolution::Day.bucket(now_ms());
+    let q = AggregateQuery {
+        site: None,
+        pages: PageScope::SiteAndPages,
+        metrics: vec![],
+        form_factor: None,
+        spans: vec![Span {
+            resolution: Resolution::Day,
+            first: today - 28,
+            last: today,
+        }],
+        exact_p75: true,
+        p75_interval: true,
+    };
+    let a = sorted(block(sqlite.aggregates(q.clone())).unwrap());
+    let b = sorted(block(ch.aggregates(q.clone())).unwrap());
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "before and after the first settle run");
+    let until = now_ms() + rollup::SETTLE_MARGIN_MS;
+    ch.handle.block_on(rollup::settle(&ch.shared, until)).unwrap().unwrap();
+    let b = sorted(block(ch.aggregates(q)).unwrap());
+    assert_eq!(a, b);
+    ch.close().unwrap();
+    sqlite.close().unwrap();
+}
+
+#[test]
+fn a_beacon_sent_again_after_it_was_settled_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let ch = ready(options(&shim, dir.path()));
+    let beacons = data(8, 60);
+    block(insert_all(&ch, &beacons));
+    let until = now_ms() + rollup::SETTLE_MARGIN_MS;
+    ch.handle.block_on(rollup::settle(&ch.shared, until)).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let again: Vec<NewBeacon> = beacons
+        .iter()
+        .step_by(3)
+        .map(|b| NewBeacon {
+            received_at_ms: now_ms() - 30_000,
+            ..b.clone()
+        })
+        .collect();
+    block(insert_all(&ch, &again));
+    let today = Resolution::Day.bucket(now_ms());
+    let q = AggregateQuery {
+        site: None,
+        pages: PageScope::Site,
+        metrics: vec![MetricName::Fcp],
+        form_factor: None,
+        spans: vec![Span {
+            resolution: Resolution::Day,
+            first: today - 28,
+            last: today,
+        }],
+        exact_p75: false,
+        p75_interval: false,
+    };
+    let expected = |site: &str| {
+        let mut ids: Vec<&str> = beacons
+            .iter()
+            .filter(|b| b.site == site)
+            .flat_map(|b| b.reports.iter().filter(|r| r.metric == MetricName::Fcp))
+            .map(|r| r.report_id.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len() as u64
+    };
+    for pass in ["not settled", "settled"] {
+        let got = block(ch.aggregates(q.clone())).unwrap();
+        assert!(!got.is_empty());
+        for a in &got {
+            assert_eq!(a.cell.count(), expected(&a.key.site), "{pass}: {:?}", a.key);
+        }
+        let until = now_ms() + rollup::SETTLE_MARGIN_MS;
+        ch.handle.block_on(rollup::settle(&ch.shared, until)).unwrap().unwrap();
+    }
+    ch.close().unwrap();
 }
