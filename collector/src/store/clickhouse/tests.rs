@@ -210,6 +210,8 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
         assert_eq!(
             tables,
             [
+                "alert_commands",
+                "alert_snapshots",
                 "leases",
                 "reports",
                 "reports_hourly",
@@ -231,6 +233,7 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
         assert_eq!(n, schema::SCHEMA_VERSION as u64);
         // A database from version 1 is migrated to the current one.
         client.query("DROP TABLE leases").execute().await.unwrap();
+        client.query("DROP TABLE alert_snapshots").execute().await.unwrap();
         client
             .query("DELETE FROM vitalsign_schema WHERE version > 1")
             .execute()
@@ -247,6 +250,12 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
             .await
             .unwrap();
         assert_eq!(n, 1, "version 2 re-created the leases table");
+        let n: u64 = client
+            .query("SELECT count() FROM system.tables WHERE database = 'vs_test' AND name = 'alert_snapshots'")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "version 3 re-created the alert snapshots table");
         client
             .query("INSERT INTO vitalsign_schema (version, applied_ms) VALUES (99, 0)")
             .execute()
@@ -679,5 +688,85 @@ fn one_holder_of_the_alert_lease_under_races_and_a_takeover_when_it_dies() {
         holders_seen[died_at + taken.unwrap()..].iter().all(|h| *h == next),
         "{holders_seen:?}"
     );
+    store.close().unwrap();
+}
+
+#[test]
+fn alert_snapshots_are_fenced_by_the_lease_epoch() {
+    use crate::alerts::lease::Lease;
+    use crate::alerts::shared::{Command, SharedState, Snapshot, Submitted, Version};
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let state = store.alert_state();
+    assert_eq!(state.latest(None).unwrap(), None);
+    let snap = |epoch, seq, holder: &str, data: &[u8]| Snapshot {
+        version: Version { epoch, seq },
+        holder: holder.into(),
+        taken_ms: now_ms(),
+        data: data.to_vec(),
+    };
+    // A holds the lease; B takes it over once A's term has run out.
+    let term = 6_000;
+    let (a, b) = (
+        store.lease("alerts", "a".into(), term),
+        store.lease("alerts", "b".into(), term),
+    );
+    let t0 = now_ms();
+    assert!(a.hold(t0).unwrap());
+    let ea = a.epoch().unwrap();
+    state.save(&snap(ea, 1, "a", b"state 1 of a")).unwrap();
+    assert_eq!(state.latest(None).unwrap().unwrap().data, b"state 1 of a");
+    assert!(!b.hold(t0 + 1_000).unwrap());
+    assert!(b.hold(t0 + term + 1).unwrap());
+    let eb = b.epoch().unwrap();
+    assert!(eb > ea);
+    state.save(&snap(eb, 1, "b", b"state of b")).unwrap();
+    // A, stale (it has not noticed), saves later and with a higher
+    // sequence number: B's state stays the latest.
+    state.save(&snap(ea, 99, "a", b"late state of a")).unwrap();
+    let latest = state.latest(None).unwrap().unwrap();
+    assert_eq!((latest.holder.as_str(), &latest.data[..]), ("b", &b"state of b"[..]));
+    assert_eq!(state.latest(Some(latest.version)).unwrap(), None);
+    assert_eq!(
+        state
+            .latest(Some(Version { epoch: ea, seq: 99 }))
+            .unwrap()
+            .map(|s| s.version),
+        Some(latest.version)
+    );
+    // Merges keep the latest only.
+    block(async {
+        let c = store.client();
+        c.query("OPTIMIZE TABLE alert_snapshots FINAL").execute().await.unwrap();
+        let n: u64 = c
+            .query("SELECT count() FROM alert_snapshots")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    });
+    assert_eq!(state.latest(None).unwrap().unwrap().data, b"state of b");
+    // Any bytes, of some size, come back as they were.
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    state.save(&snap(eb, 2, "b", &big)).unwrap();
+    assert_eq!(state.latest(None).unwrap().unwrap().data, big);
+    // Commands, oldest first, from a time on.
+    let now = now_ms();
+    let first = Submitted::new(Command::ExpireSilence { silence: 3 }, now - 10);
+    let second = Submitted::new(
+        Command::Ack {
+            alert: 1,
+            by: "ops".into(),
+            comment: "looking".into(),
+        },
+        now,
+    );
+    state.submit(&second).unwrap();
+    state.submit(&first).unwrap();
+    assert_eq!(state.commands(now - 1_000).unwrap(), vec![first, second.clone()]);
+    assert_eq!(state.commands(now).unwrap(), vec![second]);
     store.close().unwrap();
 }
