@@ -101,6 +101,7 @@ fn write_state<T>(
         return local(&alerts.store).map(Written::Done);
     };
     let cmd = Submitted::new(command, now);
+    let _applying = alerts.commands_lock();
     sh.submit(&cmd).map_err(AlertError::Shared)?;
     if !alerts.is_authoritative() {
         tracing::info!(command = %cmd.id, "alert command handed to the lease holder");
@@ -108,7 +109,7 @@ fn write_state<T>(
     }
     let out = shared::apply(&alerts.store, &cmd)?;
     alerts.request_save();
-    // Already: the evaluator took it first; it shows with the next snapshot.
+    // Already: not expected (the lock), shown with the next snapshot.
     Ok(applied(out).map_or(Written::Accepted(cmd.id), Written::Done))
 }
 

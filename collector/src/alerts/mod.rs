@@ -83,6 +83,9 @@ pub struct Alerts {
     eval_signal: Arc<Signal>,
     /// Failed reads and writes of the shared state.
     sync_failures: AtomicU64,
+    /// Held while applying commands: the API's submit-then-apply on the
+    /// holder is not interleaved with the evaluator's.
+    commands: std::sync::Mutex<()>,
 }
 
 /// The running evaluator and delivery threads; [`Running::stop`] ends them.
@@ -110,6 +113,7 @@ impl Alerts {
             gate: Arc::new(Gate::always()),
             eval_signal: Arc::new(Signal::default()),
             sync_failures: AtomicU64::new(0),
+            commands: std::sync::Mutex::new(()),
         };
         if let Some(url) = public_url {
             alerts.set_public_url(url);
@@ -148,6 +152,11 @@ impl Alerts {
     /// elsewhere are handed to the holder as commands.
     pub fn is_authoritative(&self) -> bool {
         self.gate.is_open()
+    }
+
+    /// Held while submitting and applying a command.
+    pub fn commands_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.commands.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Asks the evaluator to save the state soon (after an API write).
@@ -432,6 +441,7 @@ impl Alerts {
             sync.holding = true;
         }
         let now = now_ms();
+        let commands = self.commands_lock();
         match sh.commands(now - shared::COMMANDS_WINDOW_MS) {
             Ok(commands) => {
                 for c in &commands {
@@ -444,6 +454,7 @@ impl Alerts {
             }
             Err(e) => self.sync_failed("reading commands of", &e),
         }
+        drop(commands);
         if last_eval.is_none_or(|at| at.elapsed() >= interval) {
             *last_eval = Some(std::time::Instant::now());
             match self.evaluate(source) {
