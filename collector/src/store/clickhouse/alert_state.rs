@@ -57,7 +57,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
         _ => Err(format!("not a hex digit: {c:?}")),
     };
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err("odd hex length".into());
     }
     b.chunks(2).map(|p| Ok((digit(p[0])? << 4) | digit(p[1])?)).collect()
