@@ -694,6 +694,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_alert_lease_term_is_configurable_down_to_three_safety_margins() {
+        let term = |text: &str| {
+            let file = FileConfig::parse(&format!("[clickhouse]\nlease_term = \"{text}\"\n")).unwrap();
+            Config::merge(&file, &Cli::parse_from(["x"])).map(|c| c.clickhouse.lease_term_ms)
+        };
+        assert_eq!(Config::default().clickhouse.lease_term_ms, DEFAULT_LEASE_TERM_MS);
+        assert_eq!(term("6s").unwrap(), 6_000);
+        assert_eq!(term("1m").unwrap(), 60_000);
+        for bad in ["5s", "soon"] {
+            let e = term(bad).unwrap_err().to_string();
+            assert!(e.contains("clickhouse.lease_term"), "{e}");
+        }
+    }
+
+    #[test]
     fn the_store_and_clickhouse_come_from_flags_file_and_defaults() {
         let c = Config::default();
         assert_eq!(c.store, StoreKind::Sqlite);
