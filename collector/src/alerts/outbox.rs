@@ -415,6 +415,19 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_lets_through_what_a_saved_snapshot_holds() {
+        assert!(Gate::always().allows(i64::MAX));
+        let g = Gate::closed();
+        assert!(!g.is_open() && !g.allows(0));
+        g.open_upto(5);
+        assert!(g.allows(5) && !g.allows(6));
+        g.open_upto(9);
+        assert!(g.allows(6));
+        g.close();
+        assert!(!g.allows(1));
+    }
+
+    #[test]
     fn signal_wakes_waiters() {
         let s = Arc::new(Signal::default());
         let seen = s.generation();
