@@ -217,7 +217,13 @@ pub struct FileClickHouse {
     pub database: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// The alert evaluation lease's term (`15s`): a collector that dies is
+    /// taken over within it.
+    pub lease_term: Option<String>,
 }
+
+/// The alert lease's term unless configured.
+pub const DEFAULT_LEASE_TERM_MS: i64 = 15_000;
 
 /// Where ClickHouse is (used when `store` is `clickhouse`).
 #[derive(Clone, PartialEq, Eq)]
@@ -226,6 +232,7 @@ pub struct ClickHouseSettings {
     pub database: String,
     pub user: Option<String>,
     pub password: Option<String>,
+    pub lease_term_ms: i64,
 }
 
 impl std::fmt::Debug for ClickHouseSettings {
@@ -235,6 +242,7 @@ impl std::fmt::Debug for ClickHouseSettings {
             .field("database", &self.database)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("lease_term_ms", &self.lease_term_ms)
             .finish()
     }
 }
@@ -353,11 +361,26 @@ fn clickhouse_settings(file: &FileConfig, cli: &Cli) -> Result<ClickHouseSetting
         ));
     }
     let empty_none = |s: Option<String>| s.filter(|s| !s.is_empty());
+    // The lease's safety margin is 2 s: a term of 3 margins at least.
+    let min_term = 3 * crate::store::clickhouse::lease::SAFETY_MS;
+    let lease_term_ms = match &f.lease_term {
+        None => DEFAULT_LEASE_TERM_MS,
+        Some(text) => match crate::alerts::rule::parse_duration(text) {
+            Some(ms) if ms >= min_term => ms,
+            _ => {
+                return Err(invalid(
+                    "clickhouse.lease_term",
+                    format!("{text:?} is not a duration of at least {}s", min_term / 1000),
+                ))
+            }
+        },
+    };
     Ok(ClickHouseSettings {
         url: url.trim().trim_end_matches('/').to_string(),
         database,
         user: empty_none(cli.clickhouse_user.clone().or_else(|| f.user.clone())),
         password: empty_none(cli.clickhouse_password.clone().or_else(|| f.password.clone())),
+        lease_term_ms,
     })
 }
 
@@ -671,6 +694,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_alert_lease_term_is_configurable_down_to_three_safety_margins() {
+        let term = |text: &str| {
+            let file = FileConfig::parse(&format!("[clickhouse]\nlease_term = \"{text}\"\n")).unwrap();
+            Config::merge(&file, &Cli::parse_from(["x"])).map(|c| c.clickhouse.lease_term_ms)
+        };
+        assert_eq!(Config::default().clickhouse.lease_term_ms, DEFAULT_LEASE_TERM_MS);
+        assert_eq!(term("6s").unwrap(), 6_000);
+        assert_eq!(term("1m").unwrap(), 60_000);
+        for bad in ["5s", "soon"] {
+            let e = term(bad).unwrap_err().to_string();
+            assert!(e.contains("clickhouse.lease_term"), "{e}");
+        }
+    }
+
+    #[test]
     fn the_store_and_clickhouse_come_from_flags_file_and_defaults() {
         let c = Config::default();
         assert_eq!(c.store, StoreKind::Sqlite);
@@ -689,6 +727,7 @@ mod tests {
                 database: "rum".into(),
                 user: Some("u".into()),
                 password: Some("p".into()),
+                lease_term_ms: DEFAULT_LEASE_TERM_MS,
             }
         );
         assert!(

@@ -55,10 +55,6 @@ impl Engine {
     }
 }
 
-/// The term of the alert evaluation lease among collectors sharing a
-/// ClickHouse: a collector that dies is taken over within it.
-const LEASE_TERM_MS: i64 = 15_000;
-
 /// What the collector prints to stdout once it accepts connections,
 /// followed by the bound address; scripts and tests wait for it.
 pub const LISTENING_PREFIX: &str = "vitalsign collector listening on http://";
@@ -246,7 +242,10 @@ pub fn run(config: &Config) -> Result<(), StartupError> {
                 // One evaluation (and so one notification) across the
                 // collectors sharing the database.
                 let holder = format!("{}@{}", ch.instance_id(), addrs[0]);
-                alerts.set_lease(Arc::new(ch.lease("alerts", holder, LEASE_TERM_MS)));
+                alerts.set_lease(Arc::new(ch.lease("alerts", holder, config.clickhouse.lease_term_ms)));
+                // ... from the same state: a collector taking over goes on
+                // from the last holder's (docs/clickhouse.md).
+                alerts.set_shared(Arc::new(ch.alert_state()));
             }
             match alerts.start(Box::new(StoreSource::new(store.clone()))) {
                 Ok(running) => running_alerts = Some(running),

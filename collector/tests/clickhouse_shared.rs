@@ -2,7 +2,7 @@
 //! clickhouse`, against the chDB HTTP front end `tests/clickhouse/shim.py`
 //! as a real server process): ingestion through either gives one truth,
 //! an alert is evaluated and notified once across them, a collector that
-//! dies is taken over; a beacon is refused with 503 and `Retry-After`
+//! dies is taken over (the alert state it leaves: clickhouse_alert_state.rs); a beacon is refused with 503 and `Retry-After`
 //! (never 204) when ClickHouse and the spill file are both unavailable,
 //! and spilled beacons are replayed when ClickHouse is back.
 //! `CLICKHOUSE_URL` set: the same ingestion test against that real server
@@ -104,18 +104,23 @@ fn two_collectors_share_one_truth_and_send_one_notification() {
         all.iter().map(|r| r.alert_status()).collect::<Vec<_>>()
     );
     drop(firing);
-    // Exactly one of the two evaluates: its alert list holds the alert.
+    // Exactly one of the two evaluates; both list the alert (the other
+    // from the holder's shared state).
+    let holds = |c: &Collector| c.metric_sample("vitalsign_alert_lease_held") == Some(1.0);
     let listed = |c: &Collector| {
         c.get("/v1/alerts?state=firing").json()["alerts"]
             .as_array()
             .unwrap()
             .len()
     };
-    let (la, lb) = (listed(&a), listed(&b));
-    assert_eq!(la + lb, 1, "a lists {la}, b lists {lb}");
+    eventually("the other to load the holder's state", Duration::from_secs(30), || {
+        (listed(&a) == 1 && listed(&b) == 1).then_some(())
+    });
+    let (ha, hb) = (holds(&a), holds(&b));
+    assert!(ha != hb, "a holds: {ha}, b holds: {hb}");
     // The evaluator dies: the other takes the lease over within its term
-    // and goes on evaluating (its own state: see docs/clickhouse.md).
-    let (survivor, dead) = if la == 1 { (b, a) } else { (a, b) };
+    // and goes on from the shared state (tests/clickhouse_alert_state.rs).
+    let (survivor, dead) = if ha { (b, a) } else { (a, b) };
     dead.kill();
     let r = survivor.beacon(&beacon(&page, "LCP", "slow-late", 10, 6000.0));
     assert_eq!(r.status, 204);

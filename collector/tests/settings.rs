@@ -85,6 +85,7 @@ fn sample(key: &str) -> Option<(&'static str, &'static str)> {
         "clickhouse.database" => ("[clickhouse]\ndatabase = \"rum_test\"", "rum_test"),
         "clickhouse.user" => ("[clickhouse]\nuser = \"rum\"", "rum"),
         "clickhouse.password" => ("[clickhouse]\npassword = \"secret\"", "secret"),
+        "clickhouse.lease_term" => ("[clickhouse]\nlease_term = \"7s\"", ""),
         _ => return None,
     })
 }

@@ -8,6 +8,13 @@
 //!
 //! Read access is checked like the other read APIs: a site-scoped API key
 //! sees and acts on its sites' alerts only.
+//!
+//! With the alert state shared among collectors (ClickHouse), a write is
+//! first stored as a command for the lease holder (see `shared.rs`): the
+//! holder applies it at once and answers as alone; any other collector
+//! answers `202 Accepted` with the command's id, and the holder applies it
+//! within a second or so (every collector's reads show it once the
+//! holder's next snapshot is loaded).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::dashboard_url;
 use super::rule::{format_duration, parse_duration, Condition, Rule};
+use super::shared::{self, Applied, Command, Submitted};
 use super::state::State;
-use super::store::{form_factor_str, AckOutcome, DeliveryStats, Event, ListFilter, SeriesRow, Silence};
+use super::store::{form_factor_str, AckOutcome, AlertStore, DeliveryStats, Event, ListFilter, SeriesRow, Silence};
 use super::{AlertError, Alerts};
 use crate::http::ApiError;
 use crate::time::{now_ms, parse_time, rfc3339, DAY_MS};
@@ -58,12 +66,63 @@ pub fn configure(cfg: &mut web::ServiceConfig, alerts: Arc<Alerts>, authorize: A
 }
 
 fn internal(e: AlertError) -> ApiError {
+    if let AlertError::Shared(why) = &e {
+        tracing::warn!(error = %why, "the shared alert state is unavailable");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the alert state shared by the collectors is unavailable: {why}"),
+        );
+    }
     tracing::error!(error = %e, "alert store failed");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("alert storage failed: {e}"))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// A write's outcome: done here, or handed to the lease holder as the
+/// command of this id.
+enum Written<T> {
+    Done(T),
+    Accepted(String),
+}
+
+/// Writes through `local` alone; with shared state, stores `command` for
+/// the holder first and, on the holder, applies it here at once.
+fn write_state<T>(
+    alerts: &Alerts,
+    command: Command,
+    now: i64,
+    local: impl FnOnce(&AlertStore) -> Result<T, AlertError>,
+    applied: impl FnOnce(Applied) -> Option<T>,
+) -> Result<Written<T>, AlertError> {
+    let Some(sh) = alerts.shared() else {
+        return local(&alerts.store).map(Written::Done);
+    };
+    let cmd = Submitted::new(command, now);
+    let _applying = alerts.commands_lock();
+    sh.submit(&cmd).map_err(AlertError::Shared)?;
+    if !alerts.is_authoritative() {
+        tracing::info!(command = %cmd.id, "alert command handed to the lease holder");
+        return Ok(Written::Accepted(cmd.id));
+    }
+    let out = shared::apply(&alerts.store, &cmd)?;
+    alerts.request_save();
+    // Already: not expected (the lock), shown with the next snapshot.
+    Ok(applied(out).map_or(Written::Accepted(cmd.id), Written::Done))
+}
+
+fn accepted(command: &str, what: &str, extra: serde_json::Value) -> HttpResponse {
+    let mut body = serde_json::json!({
+        "accepted": true,
+        "command": command,
+        "message": format!("{what}: handed to the collector holding the alert lease, applied within seconds"),
+    });
+    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    HttpResponse::Accepted().json(body)
 }
 
 /// Runs a store call off the async workers.
@@ -495,12 +554,38 @@ async fn ack_alert(
     let now = now_ms();
     let outcome = blocking(move || {
         match alerts.store.series(id)? {
-            Some(row) if access.allows(&row.key.site) => {}
-            _ => return Ok(AckOutcome::NotFound),
+            Some(row) if access.allows(&row.key.site) => {
+                // Elsewhere than on the holder: checked on the latest
+                // snapshot.
+                if !alerts.is_authoritative() && row.machine.state != State::Firing {
+                    return Ok(Written::Done(AckOutcome::NotFiring(row.machine.state)));
+                }
+            }
+            _ => return Ok(Written::Done(AckOutcome::NotFound)),
         }
-        alerts.store.ack(id, &by, &ack.comment, now)
+        let command = Command::Ack {
+            alert: id,
+            by: by.clone(),
+            comment: ack.comment.clone(),
+        };
+        write_state(
+            &alerts,
+            command,
+            now,
+            |store| store.ack(id, &by, &ack.comment, now),
+            |a| match a {
+                Applied::Ack(o) => Some(o),
+                _ => None,
+            },
+        )
     })
     .await?;
+    let outcome = match outcome {
+        Written::Done(o) => o,
+        Written::Accepted(command) => {
+            return Ok(accepted(&command, "acknowledgement", serde_json::json!({ "id": id })))
+        }
+    };
     match outcome {
         AckOutcome::Acked(row) => {
             let alerts = shared.alerts.clone();
@@ -626,12 +711,30 @@ async fn create_silence(
         return Err(bad_request("comment is longer than 2000 characters"));
     }
     let alerts = shared.alerts.clone();
-    let silence = blocking(move || {
-        alerts
-            .store
-            .add_silence(&s.matchers, starts_ms, ends_ms, &created_by, &s.comment, now)
+    let written = blocking(move || {
+        let command = Command::AddSilence {
+            matchers: s.matchers.clone(),
+            starts_ms,
+            ends_ms,
+            created_by: created_by.clone(),
+            comment: s.comment.clone(),
+        };
+        write_state(
+            &alerts,
+            command,
+            now,
+            |store| store.add_silence(&s.matchers, starts_ms, ends_ms, &created_by, &s.comment, now),
+            |a| match a {
+                Applied::Silence(s) => Some(s),
+                _ => None,
+            },
+        )
     })
     .await?;
+    let silence = match written {
+        Written::Done(s) => s,
+        Written::Accepted(command) => return Ok(accepted(&command, "silence", serde_json::json!({}))),
+    };
     tracing::info!(silence = silence.id, by = %silence.created_by, "silence created");
     Ok(HttpResponse::Created().json(silence_view(silence, now)))
 }
@@ -670,13 +773,27 @@ async fn expire_silence(
             .into_iter()
             .any(|s| s.id == id && silence_visible(&access, &s));
         if !visible {
-            return Ok(None);
+            return Ok(Written::Done(None));
         }
-        alerts.store.expire_silence(id, now)
+        write_state(
+            &alerts,
+            Command::ExpireSilence { silence: id },
+            now,
+            |store| store.expire_silence(id, now),
+            |a| match a {
+                Applied::Expired(s) => Some(s),
+                _ => None,
+            },
+        )
     })
     .await?;
     match found {
-        Some(s) => Ok(HttpResponse::Ok().json(silence_view(s, now))),
-        None => Err(not_found()),
+        Written::Done(Some(s)) => Ok(HttpResponse::Ok().json(silence_view(s, now))),
+        Written::Done(None) => Err(not_found()),
+        Written::Accepted(command) => Ok(accepted(
+            &command,
+            "expiry of the silence",
+            serde_json::json!({ "id": id }),
+        )),
     }
 }

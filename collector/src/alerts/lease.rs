@@ -15,4 +15,11 @@ pub trait Lease: Send + Sync {
 
     /// This collector's id among the holders.
     fn holder(&self) -> &str;
+
+    /// The epoch of the term held, as of the last [`Lease::hold`] that
+    /// returned true; it only grows. Fences what a holder writes for the
+    /// others (alert state snapshots): a stale holder's epoch is lower.
+    fn epoch(&self) -> Option<u64> {
+        None
+    }
 }

@@ -7,6 +7,7 @@
 //! the receiver's attempt budget. What was pending when the collector
 //! stopped is sent after it starts again, with the same `Idempotency-Key`.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -186,18 +187,77 @@ impl Jitter {
     }
 }
 
+/// Whether this collector may deliver, and which notifications: with
+/// alert state shared among collectors, only the lease holder delivers,
+/// and only notifications that a saved snapshot holds (so that the next
+/// holder has them if this one dies). Alone, it always delivers all.
+#[derive(Debug)]
+pub struct Gate {
+    open: AtomicBool,
+    /// The highest outbox id that may be sent.
+    upto: AtomicI64,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::always()
+    }
+}
+
+impl Gate {
+    pub fn always() -> Gate {
+        Gate {
+            open: AtomicBool::new(true),
+            upto: AtomicI64::new(i64::MAX),
+        }
+    }
+
+    /// Closed: nothing is sent until [`Gate::open_upto`].
+    pub fn closed() -> Gate {
+        Gate {
+            open: AtomicBool::new(false),
+            upto: AtomicI64::new(0),
+        }
+    }
+
+    pub fn open_upto(&self, id: i64) {
+        self.upto.store(id, Ordering::SeqCst);
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    pub fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    pub fn allows(&self, id: i64) -> bool {
+        self.is_open() && id <= self.upto.load(Ordering::SeqCst)
+    }
+}
+
 /// Longest sleep without work: a lost wake-up costs at most this.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
 
-/// Sends one receiver's due notifications until `signal` stops. Runs on a
+/// How long a worker waits for its [`Gate`] before looking again.
+const GATE_WAIT: Duration = Duration::from_millis(500);
+
+/// Sends one receiver's due notifications until `signal` stops, those its
+/// `gate` lets through. Runs on a
 /// thread of its own: sending blocks up to the receiver's timeout.
-pub fn run_worker(receiver: Receiver, store: Arc<AlertStore>, signal: Arc<Signal>) {
+pub fn run_worker(receiver: Receiver, store: Arc<AlertStore>, signal: Arc<Signal>, gate: Arc<Gate>) {
     let sender = Sender::new(receiver.timeout_ms);
     let mut jitter = Jitter::new(&receiver.name);
     while !signal.stopping() {
         let seen = signal.generation();
+        if !gate.is_open() {
+            signal.wait(seen, GATE_WAIT);
+            continue;
+        }
         let now = now_ms();
-        let due = match store.due(&receiver.name, now, 32) {
+        let mut due = match store.due(&receiver.name, now, 32) {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(receiver = %receiver.name, error = %e, "reading the alert outbox failed");
@@ -205,6 +265,13 @@ pub fn run_worker(receiver: Receiver, store: Arc<AlertStore>, signal: Arc<Signal
                 continue;
             }
         };
+        let found = due.len();
+        due.retain(|item| gate.allows(item.id));
+        if due.is_empty() && found > 0 {
+            // Not in a saved snapshot yet: the evaluator signals once it is.
+            signal.wait(seen, GATE_WAIT);
+            continue;
+        }
         if due.is_empty() {
             let wait = match store.next_due_ms(&receiver.name) {
                 Ok(Some(at)) => Duration::from_millis((at - now).clamp(1, IDLE_WAIT.as_millis() as i64) as u64),
@@ -214,7 +281,7 @@ pub fn run_worker(receiver: Receiver, store: Arc<AlertStore>, signal: Arc<Signal
             continue;
         }
         for item in due {
-            if signal.stopping() {
+            if signal.stopping() || !gate.allows(item.id) {
                 break;
             }
             let attempts = item.attempts + 1;
@@ -345,6 +412,19 @@ mod tests {
         assert_eq!(next_attempt_ms(&p, 1, None, 0.0, 100), Some(600));
         // The fifth attempt failed: dead letter.
         assert_eq!(next_attempt_ms(&p, 5, None, 0.0, 0), None);
+    }
+
+    #[test]
+    fn the_gate_lets_through_what_a_saved_snapshot_holds() {
+        assert!(Gate::always().allows(i64::MAX));
+        let g = Gate::closed();
+        assert!(!g.is_open() && !g.allows(0));
+        g.open_upto(5);
+        assert!(g.allows(5) && !g.allows(6));
+        g.open_upto(9);
+        assert!(g.allows(6));
+        g.close();
+        assert!(!g.allows(1));
     }
 
     #[test]

@@ -104,6 +104,16 @@ CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (receiver, delivery,
 CREATE INDEX IF NOT EXISTS alert_outbox_series ON alert_outbox (series_id, receiver);
 ";
 
+/// Commands of other collectors applied here (see `alerts/shared.rs`):
+/// part of the snapshot, so a collector taking over applies each once.
+/// Created on every open (an older collector leaves it alone).
+const SHARED_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alert_applied_commands (
+    id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
+);
+";
+
 /// Identifies an alert series.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
@@ -444,6 +454,7 @@ impl AlertStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
         migrate(&mut conn, &path, legacy)?;
+        conn.execute_batch(SHARED_SCHEMA)?;
         Ok(AlertStore {
             conn: Mutex::new(conn),
             path,
@@ -555,43 +566,7 @@ impl AlertStore {
 
     /// Acknowledges the current firing episode of alert `id`.
     pub fn ack(&self, id: i64, by: &str, comment: &str, now_ms: i64) -> Result<AckOutcome, AlertError> {
-        self.write(|tx| {
-            let changed = tx.0.execute(
-                "UPDATE alert_series SET acked_by = ?2, acked_at_ms = ?3, ack_comment = ?4,
-                        ack_episode_ms = fired_at_ms
-                 WHERE id = ?1 AND state = 'firing'",
-                params![id, by, now_ms, comment],
-            )?;
-            let row =
-                tx.0.query_row(
-                    &format!("SELECT {SERIES_COLUMNS} FROM alert_series WHERE id = ?1"),
-                    [id],
-                    series_from_row,
-                )
-                .optional()?;
-            let Some(row) = row else {
-                return Ok(AckOutcome::NotFound);
-            };
-            if changed == 0 {
-                return Ok(AckOutcome::NotFiring(row.machine.state));
-            }
-            tx.0.execute(
-                "INSERT INTO alert_events (series_id, at_ms, event, value, threshold, sample_count,
-                                           baseline, actor, comment)
-                 VALUES (?1, ?2, 'acknowledged', ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    id,
-                    now_ms,
-                    row.value,
-                    row.threshold,
-                    row.count as i64,
-                    row.baseline,
-                    by,
-                    comment
-                ],
-            )?;
-            Ok(AckOutcome::Acked(Box::new(row)))
-        })
+        self.write(|tx| tx.ack(id, by, comment, now_ms))
     }
 
     pub fn add_silence(
@@ -603,24 +578,7 @@ impl AlertStore {
         comment: &str,
         now_ms: i64,
     ) -> Result<Silence, AlertError> {
-        let json = serde_json::to_string(matchers).expect("a map of strings serialises");
-        let id = self.write(|tx| {
-            tx.0.execute(
-                "INSERT INTO alert_silences (matchers, starts_ms, ends_ms, created_by, comment, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![json, starts_ms, ends_ms, created_by, comment, now_ms],
-            )?;
-            Ok(tx.0.last_insert_rowid())
-        })?;
-        Ok(Silence {
-            id,
-            matchers: matchers.clone(),
-            starts_ms,
-            ends_ms,
-            created_by: created_by.into(),
-            comment: comment.into(),
-            created_ms: now_ms,
-        })
+        self.write(|tx| tx.add_silence(matchers, starts_ms, ends_ms, created_by, comment, now_ms))
     }
 
     /// Silences not ended by `now_ms` (active or starting later).
@@ -636,23 +594,7 @@ impl AlertStore {
 
     /// Ends a silence now; `None` if there is no such silence.
     pub fn expire_silence(&self, id: i64, now_ms: i64) -> Result<Option<Silence>, AlertError> {
-        self.write(|tx| {
-            tx.0.execute(
-                "UPDATE alert_silences SET ends_ms = MIN(ends_ms, ?2) WHERE id = ?1",
-                params![id, now_ms],
-            )?;
-            Ok(())
-        })?;
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT id, matchers, starts_ms, ends_ms, created_by, comment, created_ms
-                 FROM alert_silences WHERE id = ?1",
-                [id],
-                silence_from_row,
-            )
-            .optional()?;
-        Ok(row)
+        self.write(|tx| tx.expire_silence(id, now_ms))
     }
 
     /// The oldest due notifications of `receiver`, at most `limit`. A
@@ -731,6 +673,46 @@ impl AlertStore {
             )?;
             Ok(())
         })
+    }
+
+    /// Rows changed through this store since it was opened: a snapshot is
+    /// taken only when it moved.
+    pub fn changes(&self) -> u64 {
+        self.conn().total_changes()
+    }
+
+    /// The whole database as bytes (a SQLite file image), the highest
+    /// outbox id in it and [`AlertStore::changes`] at that moment.
+    pub fn snapshot(&self) -> Result<(Vec<u8>, i64, u64), AlertError> {
+        let conn = self.conn();
+        let max_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM alert_outbox", [], |r| r.get(0))?;
+        let data = conn.serialize(rusqlite::MAIN_DB)?.to_vec();
+        Ok((data, max_id, conn.total_changes()))
+    }
+
+    /// Replaces the whole database (on disk) with `image`, a
+    /// [`AlertStore::snapshot`] of this or another collector; checked
+    /// first (a SQLite image of this schema version), left as it was if
+    /// not. Returns the highest outbox id in it.
+    pub fn restore(&self, image: &[u8]) -> Result<i64, AlertError> {
+        let mut src = Connection::open_in_memory()?;
+        src.deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), true)?;
+        let version: i64 = src.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            return Err(AlertError::SchemaTooNew {
+                path: PathBuf::from("the shared alert state"),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let max_id: i64 = src.query_row("SELECT COALESCE(MAX(id), 0) FROM alert_outbox", [], |r| r.get(0))?;
+        let mut conn = self.conn();
+        {
+            let backup = rusqlite::backup::Backup::new(&src, &mut conn)?;
+            backup.run_to_completion(256, Duration::ZERO, None)?;
+        }
+        conn.execute_batch(SHARED_SCHEMA)?;
+        Ok(max_id)
     }
 
     /// How many series are in each state (states without any left out).
@@ -812,6 +794,11 @@ impl AlertStore {
                 [before_ms],
             )?;
             n += c.execute("DELETE FROM alert_silences WHERE ends_ms < ?1", [before_ms])?;
+            // Commands are read back for a day (shared.rs): kept longer.
+            n += c.execute(
+                "DELETE FROM alert_applied_commands WHERE at_ms < ?1",
+                [before_ms.min(crate::time::now_ms() - 3 * crate::time::DAY_MS)],
+            )?;
             Ok(n)
         })
     }
@@ -838,6 +825,99 @@ pub enum AttemptRecord<'a> {
 pub struct Tx<'a>(&'a rusqlite::Transaction<'a>);
 
 impl Tx<'_> {
+    /// Acknowledges the current firing episode of alert `id`.
+    pub fn ack(&self, id: i64, by: &str, comment: &str, now_ms: i64) -> Result<AckOutcome, AlertError> {
+        let tx = self;
+        let changed = tx.0.execute(
+            "UPDATE alert_series SET acked_by = ?2, acked_at_ms = ?3, ack_comment = ?4,
+                    ack_episode_ms = fired_at_ms
+             WHERE id = ?1 AND state = 'firing'",
+            params![id, by, now_ms, comment],
+        )?;
+        let row =
+            tx.0.query_row(
+                &format!("SELECT {SERIES_COLUMNS} FROM alert_series WHERE id = ?1"),
+                [id],
+                series_from_row,
+            )
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(AckOutcome::NotFound);
+        };
+        if changed == 0 {
+            return Ok(AckOutcome::NotFiring(row.machine.state));
+        }
+        tx.0.execute(
+            "INSERT INTO alert_events (series_id, at_ms, event, value, threshold, sample_count,
+                                       baseline, actor, comment)
+             VALUES (?1, ?2, 'acknowledged', ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                now_ms,
+                row.value,
+                row.threshold,
+                row.count as i64,
+                row.baseline,
+                by,
+                comment
+            ],
+        )?;
+        Ok(AckOutcome::Acked(Box::new(row)))
+    }
+
+    pub fn add_silence(
+        &self,
+        matchers: &BTreeMap<String, String>,
+        starts_ms: i64,
+        ends_ms: i64,
+        created_by: &str,
+        comment: &str,
+        now_ms: i64,
+    ) -> Result<Silence, AlertError> {
+        let json = serde_json::to_string(matchers).expect("a map of strings serialises");
+        self.0.execute(
+            "INSERT INTO alert_silences (matchers, starts_ms, ends_ms, created_by, comment, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![json, starts_ms, ends_ms, created_by, comment, now_ms],
+        )?;
+        Ok(Silence {
+            id: self.0.last_insert_rowid(),
+            matchers: matchers.clone(),
+            starts_ms,
+            ends_ms,
+            created_by: created_by.into(),
+            comment: comment.into(),
+            created_ms: now_ms,
+        })
+    }
+
+    /// Ends a silence at `now_ms`; `None` if there is no such silence.
+    pub fn expire_silence(&self, id: i64, now_ms: i64) -> Result<Option<Silence>, AlertError> {
+        self.0.execute(
+            "UPDATE alert_silences SET ends_ms = MIN(ends_ms, ?2) WHERE id = ?1",
+            params![id, now_ms],
+        )?;
+        let row = self
+            .0
+            .query_row(
+                "SELECT id, matchers, starts_ms, ends_ms, created_by, comment, created_ms
+                 FROM alert_silences WHERE id = ?1",
+                [id],
+                silence_from_row,
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Records that the shared command `id` (see `alerts/shared.rs`) is
+    /// applied; false if it already was.
+    pub fn mark_applied(&self, id: &str, at_ms: i64) -> Result<bool, AlertError> {
+        let n = self.0.execute(
+            "INSERT OR IGNORE INTO alert_applied_commands (id, at_ms) VALUES (?1, ?2)",
+            params![id, at_ms],
+        )?;
+        Ok(n == 1)
+    }
     /// Inserts a new series; returns its id.
     pub fn insert_series(
         &self,

@@ -34,8 +34,8 @@ pub struct ClickHouseLease {
     name: String,
     holder: String,
     term_ms: i64,
-    /// The end of our current term, as last read.
-    held_until: Mutex<Option<i64>>,
+    /// The end and epoch of our current term, as last read.
+    held_until: Mutex<Option<(i64, u64)>>,
 }
 
 impl ClickHouseLease {
@@ -93,7 +93,7 @@ impl ClickHouseLease {
             None => 0,
             Some(c) if c.holder == self.holder => {
                 if c.expires_ms - now_ms > self.term_ms / 2 {
-                    *self.held_until.lock().expect("lease lock poisoned") = Some(c.expires_ms);
+                    *self.held_until.lock().expect("lease lock poisoned") = Some((c.expires_ms, c.epoch));
                     return Ok(now_ms < c.expires_ms - SAFETY_MS);
                 }
                 c.epoch + 1
@@ -106,7 +106,7 @@ impl ClickHouseLease {
         };
         let won = self.claim(next, now_ms).await?;
         let ours = won.holder == self.holder;
-        *self.held_until.lock().expect("lease lock poisoned") = ours.then_some(won.expires_ms);
+        *self.held_until.lock().expect("lease lock poisoned") = ours.then_some((won.expires_ms, won.epoch));
         Ok(ours && now_ms < won.expires_ms - SAFETY_MS)
     }
 }
@@ -124,7 +124,7 @@ impl Lease for ClickHouseLease {
             Err(e) => {
                 // Unreachable storage: count on the term read last, no more.
                 let until = *self.held_until.lock().expect("lease lock poisoned");
-                if until.is_some_and(|u| now_ms < u - SAFETY_MS) {
+                if until.is_some_and(|(u, _)| now_ms < u - SAFETY_MS) {
                     return Ok(true);
                 }
                 Err(format!("ClickHouse: {e}"))
@@ -134,5 +134,9 @@ impl Lease for ClickHouseLease {
 
     fn holder(&self) -> &str {
         &self.holder
+    }
+
+    fn epoch(&self) -> Option<u64> {
+        self.held_until.lock().expect("lease lock poisoned").map(|(_, e)| e)
     }
 }

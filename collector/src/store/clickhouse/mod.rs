@@ -4,6 +4,8 @@
 //! - [`schema`]: tables, the materialized view, migrations, the cluster DDL;
 //! - [`writer`]: batched inserts with deduplication tokens, the spill file
 //!   and its replay;
+//! - [`lease`] and [`alert_state`]: the alert evaluation lease and the
+//!   alert state shared by the collectors;
 //! - [`rollup`]: the settle runs that make the hourly rollup count each
 //!   report once, and the same corrections for rows not settled yet;
 //! - [`read`]: the read planner: aggregates from the rollup (the exact
@@ -29,6 +31,7 @@ use crate::store::{
     NewBeacon, PageViews, Store, StoreError, StoreFuture, StorePhase, StoreStatus, ViewsQuery,
 };
 
+pub mod alert_state;
 pub mod lease;
 mod read;
 mod rollup;
@@ -309,6 +312,11 @@ impl ClickHouse {
     /// this database, held under `holder` (unique per collector).
     pub fn lease(&self, name: &str, holder: String, term_ms: i64) -> lease::ClickHouseLease {
         lease::ClickHouseLease::new(self.shared.client.clone(), self.handle.clone(), name, holder, term_ms)
+    }
+
+    /// The alert state shared by the collectors of this database.
+    pub fn alert_state(&self) -> alert_state::ClickHouseSharedState {
+        alert_state::ClickHouseSharedState::new(self.shared.client.clone(), self.handle.clone())
     }
 
     /// A random id of this process (its batches' tokens start with it).

@@ -24,6 +24,8 @@
 //!   states that cannot take a value out again.
 //! - `rollup_runs`: the settle runs, claimed and finished.
 //! - `leases`: claims of the alert evaluator's lease (see `lease.rs`).
+//! - `alert_snapshots`, `alert_commands`: the alert state shared by the
+//!   collectors (see `alert_state.rs`).
 //!
 //! [`cluster_ddl`] gives the same tables for a replicated cluster
 //! (`ReplicatedMergeTree` and `Distributed`), documented in
@@ -32,7 +34,7 @@
 use beacon::MetricName;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// CLS is sketched as `value * CLS_SCALE` in the rollup's `quantilesDD`
 /// (its values are mostly below 1).
@@ -282,8 +284,42 @@ SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}",
                 ),
             ],
         ),
+        // The alert state shared by the collectors (`alert_state.rs`).
+        (
+            4,
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS alert_snapshots (
+    {SNAPSHOT_COLUMNS}
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY tuple()"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS alert_commands (
+    {COMMAND_COLUMNS}
+) ENGINE = MergeTree
+ORDER BY (at_ms, id)
+TTL toDateTime(intDiv(at_ms, 1000)) + INTERVAL {COMMAND_TTL_DAYS} DAY"
+                ),
+            ],
+        ),
     ]
 }
+
+/// `alert_snapshots`: `version` orders them as `(epoch, seq)` does.
+const SNAPSHOT_COLUMNS: &str = "epoch UInt64,
+    seq UInt64,
+    holder String,
+    taken_ms Int64,
+    data String,
+    version UInt128 MATERIALIZED bitOr(bitShiftLeft(toUInt128(epoch), 64), toUInt128(seq))";
+
+const COMMAND_COLUMNS: &str = "id String,
+    at_ms Int64,
+    body String";
+
+/// Days an alert command is kept (the holder reads one day back).
+const COMMAND_TTL_DAYS: u32 = 7;
 
 /// The retention, applied to a database made with another one.
 pub fn retention_ddl(retention_days: u32) -> Vec<String> {
@@ -299,10 +335,11 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
 /// `Distributed` table over the shards for reads and inserts, sharded by
 /// `(site, metric, report_id)` so that a report and its re-reports meet on
 /// one shard (the rollup by page: its correction rows go through the
-/// `Distributed` table). The schema version, the leases and the settle
-/// runs are one table each replicated on every node of every shard (no
-/// `{shard}` in their path): every collector must see the same claims.
-/// Run by an operator (the collector runs [`migrations`] on a
+/// `Distributed` table). The schema version, the leases, the settle runs
+/// and the alert state (snapshots, commands) are one table each
+/// replicated on every node of every shard (no `{shard}` in their path):
+/// every collector must see the same claims and the same state. Run by an
+/// operator (the collector runs [`migrations`] on a
 /// single server); see `docs/clickhouse.md`.
 pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
     let days = retention_days.max(1);
@@ -361,6 +398,19 @@ SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/leases', '{{replica}}')
 ORDER BY (name, epoch)
 SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.alert_snapshots {on} (
+    {SNAPSHOT_COLUMNS}
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{database}/alert_snapshots', '{{replica}}', version)
+ORDER BY tuple()"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.alert_commands {on} (
+    {COMMAND_COLUMNS}
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/alert_commands', '{{replica}}')
+ORDER BY (at_ms, id)
+TTL toDateTime(intDiv(at_ms, 1000)) + INTERVAL {COMMAND_TTL_DAYS} DAY"
         ),
     ]
 }
@@ -432,7 +482,10 @@ mod tests {
         ] {
             assert!(ddl.contains(needle), "{needle}\n{ddl}");
         }
-        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 10);
+        assert!(ddl.contains(
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/vitalsign/alert_snapshots', '{replica}', version)"
+        ));
+        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 12);
     }
 }
 
