@@ -649,6 +649,10 @@ impl Config {
         o.password = c.password.clone();
         o.retention_days = self.retention_days;
         o.queue_len = self.queue_len;
+        // The caps as the SQLite engine gets them (store_options).
+        o.max_pages_per_site = self.max_pages_per_site;
+        o.max_pages = self.max_pages;
+        o.max_sites = if self.sites.is_empty() { self.max_sites } else { 0 };
         o
     }
 

@@ -19,6 +19,9 @@
 //!   [`CLS_SCALE`] before sketching), and the counts per bin of the
 //!   collector's own sketch (`sketch::bin_of`, from the value's bits).
 //! - `leases`: claims of the alert evaluator's lease (see `lease.rs`).
+//! - `pages`: the page catalog, the pages admitted under the caps by all
+//!   collectors (see `catalog.rs`), a `ReplacingMergeTree` on `(site,
+//!   page)`; its migration fills it from the rollup's pages.
 //!
 //! [`cluster_ddl`] gives the same tables for a replicated cluster
 //! (`ReplicatedMergeTree` and `Distributed`), documented in
@@ -27,7 +30,7 @@
 use beacon::MetricName;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// CLS is sketched as `value * CLS_SCALE` in the rollup's `quantilesDD`
 /// (its values are mostly below 1).
@@ -168,8 +171,31 @@ ORDER BY (name, epoch)
 SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
             )],
         ),
+        // page catalog (pagecaps branch)
+        (
+            3,
+            vec![
+                PAGES_TABLE.to_string(),
+                // The pages stored before the catalog (written twice by
+                // collectors migrating together: one row once merged, and
+                // the catalog's reads group).
+                "INSERT INTO pages (site, page, first_ms)
+SELECT site, page, toInt64(toUnixTimestamp(min(hour))) * 1000 FROM reports_hourly
+WHERE (site, page) NOT IN (SELECT site, page FROM pages)
+GROUP BY site, page"
+                    .to_string(),
+            ],
+        ),
     ]
 }
+
+/// The page catalog's table (see `catalog.rs`).
+const PAGES_TABLE: &str = "CREATE TABLE IF NOT EXISTS pages (
+    site String,
+    page String,
+    first_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (site, page)";
 
 /// The retention, applied to a database made with another one.
 pub fn retention_ddl(retention_days: u32) -> Vec<String> {
@@ -186,7 +212,8 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
 /// `(site, metric, report_id)` so that a report and its re-reports meet on
 /// one shard. The schema version and the leases are one table replicated
 /// on every node of every shard (no `{shard}` in their path): every
-/// collector must see the same claims. Run by an operator (the collector runs [`migrations`] on a
+/// collector must see the same claims, and so is the page catalog's
+/// `pages` (every collector must see the admitted pages). Run by an operator (the collector runs [`migrations`] on a
 /// single server); see `docs/clickhouse.md`.
 pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
     let days = retention_days.max(1);
@@ -236,6 +263,14 @@ ENGINE = Distributed('{cluster}', '{database}', 'reports_hourly_local')"
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/leases', '{{replica}}')
 ORDER BY (name, epoch)
 SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.pages {on} (
+    site String,
+    page String,
+    first_ms Int64
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{database}/pages', '{{replica}}')
+ORDER BY (site, page)"
         ),
     ]
 }
@@ -287,11 +322,12 @@ mod tests {
             "FROM vitalsign.reports_local",
             "ENGINE = Distributed('vs', 'vitalsign', 'reports_hourly_local')",
             "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/leases', '{replica}')",
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/vitalsign/pages', '{replica}')",
             "SETTINGS replicated_deduplication_window = 10000",
         ] {
             assert!(ddl.contains(needle), "{needle}\n{ddl}");
         }
-        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 8);
+        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 9);
     }
 }
 

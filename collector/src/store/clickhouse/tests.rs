@@ -211,6 +211,7 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
             tables,
             [
                 "leases",
+                "pages",
                 "reports",
                 "reports_hourly",
                 "reports_hourly_mv",
