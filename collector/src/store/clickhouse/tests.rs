@@ -413,6 +413,21 @@ fn beacons_spill_while_clickhouse_is_down_and_replay_in_order() {
         beacons.iter().map(|b| b.reports.len() as u64).sum::<u64>(),
         "no batch twice"
     );
+    // The pages first seen in spilled batches went into the page catalog
+    // with them, on the replay.
+    assert!(batches.iter().any(|b| !b.pages.is_empty()));
+    let mut pages: Vec<(String, String)> = block(async {
+        client
+            .query("SELECT site, page FROM pages GROUP BY site, page")
+            .fetch_all()
+            .await
+            .unwrap()
+    });
+    pages.sort();
+    let mut expected: Vec<(String, String)> = beacons.iter().map(|b| (b.site.clone(), b.page.clone())).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(pages, expected);
     store.close().unwrap();
 }
 
@@ -920,5 +935,36 @@ fn a_new_site_past_max_sites_refuses_the_whole_call_and_stores_nothing() {
             .unwrap()
     });
     assert_eq!(pages, [("a.example".to_string(), "/1".to_string())]);
+    store.close().unwrap();
+}
+
+/// Migrating to the page catalog fills it with the pages already stored.
+#[test]
+fn the_catalog_migration_fills_it_with_the_stored_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let beacons = data(5, 30);
+    block(insert_all(&store, &beacons));
+    let client = store.client();
+    block(async {
+        client.query("DROP TABLE pages").execute().await.unwrap();
+        client
+            .query("DELETE FROM vitalsign_schema WHERE version > 2")
+            .execute()
+            .await
+            .unwrap();
+    });
+    store.close().unwrap();
+    let store = ready(options(&shim, dir.path()));
+    let mut expected: Vec<(&str, &str)> = beacons.iter().map(|b| (b.site.as_str(), b.page.as_str())).collect();
+    expected.sort();
+    expected.dedup();
+    let sites = expected
+        .iter()
+        .map(|(s, _)| *s)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert_eq!(store.catalog_size(), (sites, expected.len()));
     store.close().unwrap();
 }
