@@ -672,6 +672,10 @@ impl Config {
         o.password = c.password.clone();
         o.retention_days = self.retention_days;
         o.queue_len = self.queue_len;
+        // The caps as the SQLite engine gets them (store_options).
+        o.max_pages_per_site = self.max_pages_per_site;
+        o.max_pages = self.max_pages;
+        o.max_sites = if self.sites.is_empty() { self.max_sites } else { 0 };
         o
     }
 
@@ -755,6 +759,16 @@ mod tests {
         assert_eq!(c.clickhouse.password.as_deref(), Some("p2"));
         let o = c.clickhouse_options();
         assert_eq!((o.url.as_str(), o.database.as_str()), ("https://other:8443", "db2"));
+        // The caps as the SQLite engine gets them.
+        let s = c.store_options();
+        assert_eq!(
+            (o.max_pages_per_site, o.max_pages, o.max_sites),
+            (s.max_pages_per_site, s.max_pages, s.max_sites)
+        );
+        assert_eq!(
+            (o.max_pages_per_site, o.max_pages, o.max_sites),
+            (DEFAULT_MAX_PAGES_PER_SITE, DEFAULT_MAX_PAGES, DEFAULT_MAX_SITES)
+        );
         for (toml, key) in [
             ("[clickhouse]\nurl = \"ftp://x\"", "clickhouse.url"),
             ("[clickhouse]\ndatabase = \"a-b\"", "clickhouse.database"),

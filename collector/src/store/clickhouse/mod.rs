@@ -13,8 +13,12 @@
 //!   page views, attributions and export over the deduplicated raw
 //!   reports.
 //!
-//! Ingestion is stateless: nothing a collector keeps in memory decides
-//! what is stored, so any collector may take any beacon. The engine runs on
+//! - [`catalog`]: the caps on sites and pages, over the shared `pages`
+//!   table and a copy of it in memory refreshed periodically.
+//!
+//! Ingestion is stateless but for the page catalog: any collector may take
+//! any beacon, and the caps hold across collectors up to what they admit
+//! within one refresh interval (see [`catalog`]). The engine runs on
 //! a Tokio runtime of its own (two threads), so its futures can be awaited
 //! from actix's workers and from the alert evaluator alike.
 
@@ -32,6 +36,7 @@ use crate::store::{
 };
 
 pub mod alert_state;
+mod catalog;
 pub mod lease;
 mod read;
 mod rollup;
@@ -65,6 +70,18 @@ pub struct ClickHouseOptions {
     pub insert_timeout: Duration,
     /// How often the spill is retried while it holds batches.
     pub replay_interval_ms: u64,
+    /// Distinct page keys per site; reports of further pages are kept
+    /// under the page key [`crate::store::OTHER_PAGE`]. As in SQLite.
+    pub max_pages_per_site: u32,
+    /// Distinct page keys of all sites together; past it, new pages of any
+    /// site go to its `(other)` page. 0: no limit.
+    pub max_pages: u32,
+    /// Distinct sites; beacons of further sites are refused. 0: no limit.
+    pub max_sites: u32,
+    /// How often the page catalog is read again from `pages` (the other
+    /// collectors' new pages); the caps are approximate by what the
+    /// collectors admit within it.
+    pub catalog_refresh_ms: u64,
 }
 
 impl ClickHouseOptions {
@@ -82,6 +99,10 @@ impl ClickHouseOptions {
             insert_attempts: 3,
             insert_timeout: Duration::from_secs(10),
             replay_interval_ms: 1_000,
+            max_pages_per_site: 10_000,
+            max_pages: 0,
+            max_sites: 0,
+            catalog_refresh_ms: 10_000,
         }
     }
 }
@@ -131,6 +152,8 @@ struct Shared {
     pub batches_spilled: AtomicU64,
     pub batches_replayed: AtomicU64,
     pub insert_failures: AtomicU64,
+    /// The admitted sites and pages (loaded before the store is ready).
+    pub catalog: Mutex<catalog::Catalog>,
 }
 
 impl Shared {
@@ -149,6 +172,7 @@ impl Shared {
             batches_spilled: AtomicU64::new(0),
             batches_replayed: AtomicU64::new(0),
             insert_failures: AtomicU64::new(0),
+            catalog: Mutex::new(catalog::Catalog::default()),
         }
     }
 
@@ -162,6 +186,34 @@ impl Shared {
 
     fn set_phase(&self, p: StorePhase) {
         *self.phase.lock().expect("phase lock poisoned") = p;
+    }
+
+    fn caps(&self) -> catalog::Caps {
+        catalog::Caps {
+            max_pages_per_site: self.options.max_pages_per_site,
+            max_pages: self.options.max_pages,
+            max_sites: self.options.max_sites,
+        }
+    }
+
+    /// Reads `pages` into the catalog.
+    async fn refresh_catalog(&self) -> Result<(), StoreError> {
+        let pages = catalog::load(&self.client).await.map_err(ch_err)?;
+        self.catalog.lock().expect("catalog lock poisoned").merge(pages);
+        Ok(())
+    }
+}
+
+/// Reads the other collectors' new pages every `catalog_refresh_ms`.
+async fn run_catalog_refresher(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(shared.options.catalog_refresh_ms.max(1))).await;
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = shared.refresh_catalog().await {
+            tracing::warn!(error = %e, "cannot refresh the page catalog; keeping the last copy");
+        }
     }
 }
 
@@ -328,6 +380,23 @@ impl ClickHouse {
         &self.shared.options
     }
 
+    /// Reads the page catalog again now (it is also read every
+    /// `catalog_refresh_ms`).
+    pub fn refresh_catalog(&self) -> Result<(), StoreError> {
+        let shared = self.shared.clone();
+        let task = self.handle.spawn(async move { shared.refresh_catalog().await });
+        self.handle
+            .block_on_safe(task)
+            .unwrap_or_else(|| Err(StoreError::Internal("the catalog refresh failed".into())))
+    }
+
+    /// Sites and pages (`(other)` pages included) in this collector's copy
+    /// of the page catalog.
+    pub fn catalog_size(&self) -> (usize, usize) {
+        let c = self.shared.catalog.lock().expect("catalog lock poisoned");
+        (c.sites(), c.pages())
+    }
+
     /// Runs `f` on the engine's runtime.
     fn run<T: Send + 'static>(
         &self,
@@ -359,8 +428,13 @@ async fn open(shared: Arc<Shared>) {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        match migrate(&shared).await {
+        let opened = match migrate(&shared).await {
+            Ok(()) => shared.refresh_catalog().await,
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(()) => {
+                tokio::spawn(run_catalog_refresher(shared.clone()));
                 shared.set_phase(StorePhase::Ready);
                 shared.replay_signal.notify_one();
                 tracing::info!(database = %shared.options.database, "ClickHouse schema is up to date");
@@ -462,19 +536,44 @@ impl Store for ClickHouse {
             }
             _ => return Box::pin(async { Err(StoreError::Closed) }),
         }
+        let mut beacons = beacons;
+        let admitted = self.shared.catalog.lock().expect("catalog lock poisoned").admit(
+            self.shared.caps(),
+            &mut beacons,
+            crate::time::now_ms(),
+        );
+        let pages = match admitted {
+            Ok(p) => p,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let reports = beacons.iter().map(|b| b.reports.len() as u32).sum();
         let rows = writer::rows_of(beacons, &self.shared.seq);
         let (done, rx) = oneshot::channel();
         let sent = match &*self.tx.lock().expect("tx lock poisoned") {
             Some(tx) => tx
-                .try_send(writer::Pending { rows, reports, done })
+                .try_send(writer::Pending {
+                    rows,
+                    pages,
+                    reports,
+                    done,
+                })
                 .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-                    mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+                    mpsc::error::TrySendError::Full(p) => (StoreError::Overloaded, p.pages),
+                    mpsc::error::TrySendError::Closed(p) => (StoreError::Closed, p.pages),
                 }),
-            None => Err(StoreError::Closed),
+            None => Err((StoreError::Closed, pages)),
         };
-        if let Err(e) = sent {
+        if let Err((e, pages)) = sent {
+            // The pages are admitted here already: write them anyway, so
+            // that the others learn of them (best effort).
+            if !pages.is_empty() {
+                let client = self.shared.client.clone();
+                self.handle.spawn(async move {
+                    if let Err(e) = catalog::write(&client, &pages).await {
+                        tracing::warn!(error = %e, "cannot write admitted pages to the page catalog");
+                    }
+                });
+            }
             return Box::pin(async move { Err(e) });
         }
         self.shared.queue_depth.fetch_add(1, Ordering::SeqCst);

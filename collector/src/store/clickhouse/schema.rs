@@ -26,6 +26,9 @@
 //! - `leases`: claims of the alert evaluator's lease (see `lease.rs`).
 //! - `alert_snapshots`, `alert_commands`: the alert state shared by the
 //!   collectors (see `alert_state.rs`).
+//! - `pages`: the page catalog, the pages admitted under the caps by all
+//!   collectors (see `catalog.rs`), a `ReplacingMergeTree` on `(site,
+//!   page)`; its migration fills it from the rollup's pages.
 //!
 //! [`cluster_ddl`] gives the same tables for a replicated cluster
 //! (`ReplicatedMergeTree` and `Distributed`), documented in
@@ -34,7 +37,7 @@
 use beacon::MetricName;
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// CLS is sketched as `value * CLS_SCALE` in the rollup's `quantilesDD`
 /// (its values are mostly below 1).
@@ -303,6 +306,21 @@ TTL toDateTime(intDiv(at_ms, 1000)) + INTERVAL {COMMAND_TTL_DAYS} DAY"
                 ),
             ],
         ),
+        // The page catalog (`catalog.rs`).
+        (
+            5,
+            vec![
+                PAGES_TABLE.to_string(),
+                // The pages stored before the catalog (written twice by
+                // collectors migrating together: one row once merged, and
+                // the catalog's reads group).
+                "INSERT INTO pages (site, page, first_ms)
+SELECT site, page, toInt64(toUnixTimestamp(min(hour))) * 1000 FROM reports_rollup
+WHERE (site, page) NOT IN (SELECT site, page FROM pages)
+GROUP BY site, page"
+                    .to_string(),
+            ],
+        ),
     ]
 }
 
@@ -320,6 +338,13 @@ const COMMAND_COLUMNS: &str = "id String,
 
 /// Days an alert command is kept (the holder reads one day back).
 const COMMAND_TTL_DAYS: u32 = 7;
+/// The page catalog's table (see `catalog.rs`).
+const PAGES_TABLE: &str = "CREATE TABLE IF NOT EXISTS pages (
+    site String,
+    page String,
+    first_ms Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY (site, page)";
 
 /// The retention, applied to a database made with another one.
 pub fn retention_ddl(retention_days: u32) -> Vec<String> {
@@ -338,7 +363,9 @@ pub fn retention_ddl(retention_days: u32) -> Vec<String> {
 /// `Distributed` table). The schema version, the leases, the settle runs
 /// and the alert state (snapshots, commands) are one table each
 /// replicated on every node of every shard (no `{shard}` in their path):
-/// every collector must see the same claims and the same state. Run by an
+/// every collector must see the same claims and the same state, and so
+/// is the page catalog's `pages` (every collector must see the admitted
+/// pages). Run by an
 /// operator (the collector runs [`migrations`] on a
 /// single server); see `docs/clickhouse.md`.
 pub fn cluster_ddl(cluster: &str, database: &str, retention_days: u32) -> Vec<String> {
@@ -412,6 +439,14 @@ ORDER BY tuple()"
 ORDER BY (at_ms, id)
 TTL toDateTime(intDiv(at_ms, 1000)) + INTERVAL {COMMAND_TTL_DAYS} DAY"
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.pages {on} (
+    site String,
+    page String,
+    first_ms Int64
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{database}/pages', '{{replica}}')
+ORDER BY (site, page)"
+        ),
     ]
 }
 
@@ -478,6 +513,7 @@ mod tests {
             "ENGINE = Distributed('vs', 'vitalsign', 'reports_rollup_local', cityHash64(site, metric, page))",
             "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/rollup_runs', '{replica}')",
             "ENGINE = ReplicatedMergeTree('/clickhouse/tables/vitalsign/leases', '{replica}')",
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/vitalsign/pages', '{replica}')",
             "SETTINGS replicated_deduplication_window = 10000",
         ] {
             assert!(ddl.contains(needle), "{needle}\n{ddl}");
@@ -485,7 +521,7 @@ mod tests {
         assert!(ddl.contains(
             "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/vitalsign/alert_snapshots', '{replica}', version)"
         ));
-        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 12);
+        assert_eq!(ddl.matches("ON CLUSTER 'vs'").count(), 13);
     }
 }
 

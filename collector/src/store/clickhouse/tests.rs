@@ -13,7 +13,7 @@ use super::shim_process::Shim;
 use super::*;
 use crate::aggregate::Span;
 use crate::aggregate::WindowName;
-use crate::store::{AggregateQuery, NewReport, PageScope, Report, Sqlite, SqliteOptions};
+use crate::store::{AggregateQuery, NewReport, PageScope, Report, Sqlite, SqliteOptions, OTHER_PAGE};
 use crate::summary::{PageList, PageSort, Trust};
 use crate::testutil::Rng;
 use crate::time::{now_ms, Resolution, DAY_MS, HOUR_MS};
@@ -213,6 +213,7 @@ fn schema_is_created_migrated_and_a_newer_one_refused() {
                 "alert_commands",
                 "alert_snapshots",
                 "leases",
+                "pages",
                 "reports",
                 "reports_rollup",
                 "reports_rollup_mv",
@@ -422,6 +423,21 @@ fn beacons_spill_while_clickhouse_is_down_and_replay_in_order() {
         beacons.iter().map(|b| b.reports.len() as u64).sum::<u64>(),
         "no batch twice"
     );
+    // The pages first seen in spilled batches went into the page catalog
+    // with them, on the replay.
+    assert!(batches.iter().any(|b| !b.pages.is_empty()));
+    let mut pages: Vec<(String, String)> = block(async {
+        client
+            .query("SELECT site, page FROM pages GROUP BY site, page")
+            .fetch_all()
+            .await
+            .unwrap()
+    });
+    pages.sort();
+    let mut expected: Vec<(String, String)> = beacons.iter().map(|b| (b.site.clone(), b.page.clone())).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(pages, expected);
     store.close().unwrap();
 }
 
@@ -1104,4 +1120,275 @@ fn re_reports_of_settled_reports_count_as_in_the_sqlite_engine() {
     }
     ch.close().unwrap();
     sqlite.close().unwrap();
+}
+
+// The page catalog: the caps as the SQLite engine applies them.
+
+fn fcp(site: &str, page: &str, id: &str, value: f64, at: i64) -> NewBeacon {
+    NewBeacon {
+        site: site.to_string(),
+        page: page.to_string(),
+        form_factor: None,
+        page_view_id: Some(format!("pv-{id}")),
+        session_id: None,
+        received_at_ms: at,
+        reports: vec![NewReport {
+            metric: MetricName::Fcp,
+            report_id: id.to_string(),
+            value,
+            delta: value,
+            navigation_type: NavigationType::Navigate,
+            attribution: None,
+        }],
+    }
+}
+
+fn capped(shim: &Shim, dir: &std::path::Path, per_site: u32, all: u32, sites: u32) -> ClickHouseOptions {
+    let mut o = options(shim, dir);
+    o.max_pages_per_site = per_site;
+    o.max_pages = all;
+    o.max_sites = sites;
+    o.catalog_refresh_ms = 3_600_000;
+    o
+}
+
+fn sqlite_capped(dir: &std::path::Path, per_site: u32, all: u32, sites: u32) -> Sqlite {
+    let s = Sqlite::start(
+        dir.join("vitalsign.db"),
+        SqliteOptions {
+            max_pages_per_site: per_site,
+            max_pages: all,
+            max_sites: sites,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    s.wait_ready().unwrap();
+    s
+}
+
+/// Inserts one call after the other (the order decides what is admitted);
+/// each call's outcome.
+async fn insert_each(store: &dyn Store, calls: &[Vec<NewBeacon>]) -> Vec<Result<(), String>> {
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(store.insert(c.clone()).await.map(|_| ()).map_err(|e| match e {
+            StoreError::TooManySites { site, limit } => format!("too many sites: {site} past {limit}"),
+            e => panic!("{e}"),
+        }));
+    }
+    out
+}
+
+/// Mirrors `pages_past_the_cap_count_under_other_and_sites_past_theirs_are_refused`
+/// and `pages_past_the_cap_of_all_sites_count_under_other` of the SQLite
+/// tests, on both engines.
+#[test]
+fn the_page_and_site_caps_apply_as_in_the_sqlite_engine() {
+    let now = now_ms() - 60_000;
+    let per_site_calls: Vec<Vec<NewBeacon>> = ["/1", "/2", "/3", "/4", "/1"]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            vec![fcp(
+                "a.example",
+                &format!("https://a.example{p}"),
+                &format!("f{i}"),
+                100.0 * (i + 1) as f64,
+                now,
+            )]
+        })
+        .chain([
+            vec![fcp("b.example", "https://b.example/", "x", 1.0, now)],
+            // A known site and a new one past the cap: all refused.
+            vec![
+                fcp("a.example", "https://a.example/9", "y", 1.0, now),
+                fcp("c.example", "https://c.example/", "x", 1.0, now),
+            ],
+            vec![fcp("a.example", "https://a.example/5", "z", 1.0, now)],
+        ])
+        .collect();
+    let all_calls: Vec<Vec<NewBeacon>> = [
+        ("a.example", "/1"),
+        ("a.example", "/2"),
+        ("b.example", "/1"),
+        ("b.example", "/2"),
+        ("a.example", "/3"),
+        ("a.example", "/1"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (site, p))| vec![fcp(site, &format!("https://{site}{p}"), &format!("f{i}"), 100.0, now)])
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    for (name, (per_site, all, sites), calls) in [
+        ("per site and sites", (2, 0, 2), &per_site_calls),
+        ("all sites", (10_000, 3, 0), &all_calls),
+    ] {
+        let sub = dir.path().join(name.replace(' ', "-"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut o = capped(&shim, &sub, per_site, all, sites);
+        o.database = format!("vs_caps_{}", all);
+        let ch = ready(o);
+        let sqlite = sqlite_capped(&sub, per_site, all, sites);
+        let (oa, ob) = block(async { (insert_each(&sqlite, calls).await, insert_each(&ch, calls).await) });
+        assert_eq!(oa, ob, "{name}: the calls' outcomes");
+        let (a, b) = block(async { (export_all(&sqlite).await, export_all(&ch).await) });
+        assert_eq!(a, b, "{name}: the stored reports");
+        let w = crate::aggregate::Window::ending_at(WindowName::Hour, now_ms());
+        let q = AggregateQuery {
+            site: None,
+            pages: PageScope::SiteAndPages,
+            metrics: vec![],
+            form_factor: None,
+            spans: vec![w.span],
+            exact_p75: true,
+            p75_interval: false,
+        };
+        let (sa, sb) = block(async {
+            (
+                sorted(sqlite.aggregates(q.clone()).await.unwrap()),
+                sorted(ch.aggregates(q).await.unwrap()),
+            )
+        });
+        let keyed = |aggs: &[Aggregate]| -> Vec<(AggregateKey, u64, Option<f64>)> {
+            aggs.iter().map(|a| (a.key.clone(), a.count(), a.p75)).collect()
+        };
+        assert_eq!(keyed(&sa), keyed(&sb), "{name}: the aggregates");
+        if name == "per site and sites" {
+            assert_eq!(ob[6], Err("too many sites: c.example past 2".into()));
+            let other: Vec<&Report> = a.iter().filter(|r| r.page == OTHER_PAGE).collect();
+            assert_eq!(other.len(), 3, "/3, /4 and /5 under (other)");
+            assert!(a.iter().all(|r| r.report_id != "y"), "nothing of the refused call");
+        } else {
+            assert_eq!(a.iter().filter(|r| r.page == OTHER_PAGE).count(), 2);
+        }
+        sqlite.close().unwrap();
+        ch.close().unwrap();
+        std::fs::remove_file(sub.join("vitalsign.db")).ok();
+    }
+}
+
+/// Two collectors on one database: the pages (and sites) one admits are
+/// known to the other after its refresh, and the caps hold for both.
+#[test]
+fn a_page_admitted_by_one_collector_is_known_to_another_after_a_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+    let one = ready(capped(&shim, &da, 2, 0, 1));
+    let mut o = capped(&shim, &db, 2, 0, 1);
+    o.catalog_refresh_ms = 200;
+    let two = ready(o);
+    let now = now_ms() - 60_000;
+    block(async {
+        for (i, p) in ["/1", "/2"].iter().enumerate() {
+            one.insert(vec![fcp("a.example", p, &format!("f{i}"), 1.0, now)])
+                .await
+                .unwrap();
+        }
+    });
+    assert_eq!(one.catalog_size(), (1, 2));
+    // The other's background refresh.
+    let t0 = std::time::Instant::now();
+    while two.catalog_size() != (1, 2) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", two.catalog_size());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    block(async {
+        two.insert(vec![fcp("a.example", "/3", "f2", 1.0, now)]).await.unwrap();
+        let err = two
+            .insert(vec![fcp("b.example", "/1", "g", 1.0, now)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::TooManySites { limit: 1, .. }), "{err}");
+    });
+    // The first learns of the (other) page on an explicit refresh.
+    one.refresh_catalog().unwrap();
+    assert_eq!(one.catalog_size(), (1, 3));
+    let rows = block(export_all(&one));
+    let pages: Vec<&str> = rows.iter().map(|r| r.page.as_str()).collect();
+    assert_eq!(pages, ["/1", "/2", OTHER_PAGE]);
+    // A collector started later loads the catalog before it is ready.
+    two.close().unwrap();
+    let three = ready(capped(&shim, &db, 2, 0, 1));
+    assert_eq!(three.catalog_size(), (1, 3));
+    let err = block(three.insert(vec![fcp("c.example", "/1", "h", 1.0, now)])).unwrap_err();
+    assert!(matches!(err, StoreError::TooManySites { .. }), "{err}");
+    three.close().unwrap();
+    one.close().unwrap();
+}
+
+/// A refused call stores nothing: no report, no page, not even those of
+/// its beacons of known sites.
+#[test]
+fn a_new_site_past_max_sites_refuses_the_whole_call_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(capped(&shim, dir.path(), 10, 0, 1));
+    let now = now_ms() - 60_000;
+    block(async {
+        store
+            .insert(vec![fcp("a.example", "/1", "f0", 1.0, now)])
+            .await
+            .unwrap();
+        let err = store
+            .insert(vec![
+                fcp("a.example", "/1", "f1", 2.0, now),
+                fcp("a.example", "/new", "f2", 2.0, now),
+                fcp("b.example", "/1", "f3", 2.0, now),
+            ])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::TooManySites { site, limit: 1 } if site == "b.example"),
+            "{err}"
+        );
+    });
+    assert_eq!(store.catalog_size(), (1, 1));
+    std::thread::sleep(Duration::from_millis(200));
+    let rows = block(export_all(&store));
+    assert_eq!(rows.iter().map(|r| r.report_id.as_str()).collect::<Vec<_>>(), ["f0"]);
+    let client = store.client();
+    let pages: Vec<(String, String)> = block(async {
+        client
+            .query("SELECT site, page FROM pages ORDER BY site, page")
+            .fetch_all()
+            .await
+            .unwrap()
+    });
+    assert_eq!(pages, [("a.example".to_string(), "/1".to_string())]);
+    store.close().unwrap();
+}
+
+/// Migrating to the page catalog fills it with the pages already stored.
+#[test]
+fn the_catalog_migration_fills_it_with_the_stored_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = Shim::start(&dir.path().join("ch"));
+    let store = ready(options(&shim, dir.path()));
+    let beacons = data(5, 30);
+    block(insert_all(&store, &beacons));
+    let client = store.client();
+    block(async {
+        client.query("DROP TABLE pages").execute().await.unwrap();
+        client
+            .query("DELETE FROM vitalsign_schema WHERE version > 4")
+            .execute()
+            .await
+            .unwrap();
+    });
+    store.close().unwrap();
+    let store = ready(options(&shim, dir.path()));
+    let mut expected: Vec<(&str, &str)> = beacons.iter().map(|b| (b.site.as_str(), b.page.as_str())).collect();
+    expected.sort();
+    expected.dedup();
+    let sites = expected
+        .iter()
+        .map(|(s, _)| *s)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert_eq!(store.catalog_size(), (sites, expected.len()));
+    store.close().unwrap();
 }

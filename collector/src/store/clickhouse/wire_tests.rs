@@ -48,7 +48,9 @@ async fn server_errors_spill_the_batch_and_the_replay_sends_it_unchanged() {
     // Both attempts fail: a 503, then an exception in the body.
     mock.add(handlers::failure(clickhouse::test::status::SERVICE_UNAVAILABLE));
     mock.add(handlers::exception(252));
-    writer::make_durable(&s, "tok-1".into(), rows.clone()).await.unwrap();
+    writer::make_durable(&s, "tok-1".into(), rows.clone(), Vec::new())
+        .await
+        .unwrap();
     assert_eq!(s.insert_failures.load(Ordering::Relaxed), 2);
     assert_eq!(s.batches_spilled.load(Ordering::Relaxed), 1);
     let spilled = s.spill.read().unwrap();
@@ -57,7 +59,9 @@ async fn server_errors_spill_the_batch_and_the_replay_sends_it_unchanged() {
     assert_eq!(spilled[0].rows, rows);
     // While the spill holds batches, new ones queue behind it (order).
     let more = writer::rows_of(beacons(1), &s.seq);
-    writer::make_durable(&s, "tok-2".into(), more.clone()).await.unwrap();
+    writer::make_durable(&s, "tok-2".into(), more.clone(), Vec::new())
+        .await
+        .unwrap();
     assert_eq!(s.spill.read().unwrap().len(), 2);
     // The server fails the first replay: nothing is dropped.
     mock.add(handlers::failure(clickhouse::test::status::NOT_IMPLEMENTED));
@@ -82,7 +86,9 @@ async fn a_batch_the_server_takes_is_not_spilled() {
     // The first attempt's answer is an error; the retry (same token) lands.
     mock.add(handlers::failure(clickhouse::test::status::INTERNAL_SERVER_ERROR));
     let recorded = mock.add(handlers::record::<RawRow>());
-    writer::make_durable(&s, "tok".into(), rows.clone()).await.unwrap();
+    writer::make_durable(&s, "tok".into(), rows.clone(), Vec::new())
+        .await
+        .unwrap();
     assert_eq!(recorded.collect::<Vec<RawRow>>().await, rows);
     assert_eq!(s.batches_inserted.load(Ordering::Relaxed), 1);
     assert_eq!(s.batches_spilled.load(Ordering::Relaxed), 0);

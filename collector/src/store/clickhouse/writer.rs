@@ -21,12 +21,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::catalog::{self, PageRow};
 use super::{RawRow, Shared};
 use crate::store::{Inserted, NewBeacon, StoreError};
 
 /// One insert waiting for its batch.
 pub(super) struct Pending {
     pub rows: Vec<RawRow>,
+    /// Pages admitted by this insert, written before its rows.
+    pub pages: Vec<PageRow>,
     pub reports: u32,
     pub done: oneshot::Sender<Result<Inserted, StoreError>>,
 }
@@ -36,6 +39,9 @@ pub(super) struct Pending {
 pub(super) struct SpilledBatch {
     pub token: String,
     pub rows: Vec<RawRow>,
+    /// Pages first carried by the batch (written before its rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<PageRow>,
 }
 
 /// The rows of some beacons, in order, with their sequence numbers.
@@ -182,14 +188,30 @@ pub(super) async fn insert_batch(
     insert.end().await
 }
 
+/// Inserts the batch's new pages into `pages`, then its rows.
+async fn insert_with_pages(
+    shared: &Shared,
+    token: &str,
+    rows: &[RawRow],
+    pages: &[PageRow],
+) -> Result<(), clickhouse::error::Error> {
+    catalog::write(&shared.client, pages).await?;
+    insert_batch(shared, token, rows).await
+}
+
 /// Tries a batch a few times (a lost answer, a restart of the server).
-async fn insert_with_retries(shared: &Shared, token: &str, rows: &[RawRow]) -> Result<(), String> {
+async fn insert_with_retries(shared: &Shared, token: &str, rows: &[RawRow], pages: &[PageRow]) -> Result<(), String> {
     let mut last = String::new();
     for attempt in 0..shared.options.insert_attempts.max(1) {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
         }
-        match tokio::time::timeout(shared.options.insert_timeout, insert_batch(shared, token, rows)).await {
+        match tokio::time::timeout(
+            shared.options.insert_timeout,
+            insert_with_pages(shared, token, rows, pages),
+        )
+        .await
+        {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "timed out".into(),
@@ -219,7 +241,8 @@ pub(super) async fn run_batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pend
         batch_no += 1;
         let token = format!("{}-{batch_no}", shared.writer_id);
         let all: Vec<RawRow> = group.iter().flat_map(|p| p.rows.iter().cloned()).collect();
-        let outcome = make_durable(&shared, token, all).await;
+        let pages: Vec<PageRow> = group.iter().flat_map(|p| p.pages.iter().cloned()).collect();
+        let outcome = make_durable(&shared, token, all, pages).await;
         shared.queue_depth.fetch_sub(group.len() as u64, Ordering::SeqCst);
         for p in group {
             let r = match &outcome {
@@ -235,9 +258,14 @@ pub(super) async fn run_batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pend
     }
 }
 
-pub(super) async fn make_durable(shared: &Shared, token: String, rows: Vec<RawRow>) -> Result<(), String> {
+pub(super) async fn make_durable(
+    shared: &Shared,
+    token: String,
+    rows: Vec<RawRow>,
+    pages: Vec<PageRow>,
+) -> Result<(), String> {
     if shared.spill.is_empty() {
-        match insert_with_retries(shared, &token, &rows).await {
+        match insert_with_retries(shared, &token, &rows, &pages).await {
             Ok(()) => {
                 shared.batches_inserted.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
@@ -245,7 +273,7 @@ pub(super) async fn make_durable(shared: &Shared, token: String, rows: Vec<RawRo
             Err(e) => tracing::warn!(error = %e, "ClickHouse insert failed: spilling the batch to disk"),
         }
     }
-    let batch = SpilledBatch { token, rows };
+    let batch = SpilledBatch { token, rows, pages };
     let spill = shared.spill_handle();
     match tokio::task::spawn_blocking(move || spill.append(&batch)).await {
         Ok(Ok(())) => {
@@ -291,7 +319,12 @@ pub(super) async fn replay_once(shared: &Shared) -> usize {
     };
     let mut done = 0;
     for b in &batches {
-        match tokio::time::timeout(shared.options.insert_timeout, insert_batch(shared, &b.token, &b.rows)).await {
+        match tokio::time::timeout(
+            shared.options.insert_timeout,
+            insert_with_pages(shared, &b.token, &b.rows, &b.pages),
+        )
+        .await
+        {
             Ok(Ok(())) => done += 1,
             _ => break,
         }
