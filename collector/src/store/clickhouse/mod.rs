@@ -587,7 +587,17 @@ impl Store for ClickHouse {
 
     fn count_at_or_below(&self, key: AggregateKey, span: crate::aggregate::Span, threshold: f64) -> StoreFuture<u64> {
         let shared = self.shared.clone();
-        self.run(async move { read::count_at_or_below(&shared, &key, span, threshold).await })
+        self.run(async move { Ok(read::counts_at_or_below(&shared, &key, span, &[threshold]).await?[0]) })
+    }
+
+    fn counts_at_or_below(
+        &self,
+        key: AggregateKey,
+        span: crate::aggregate::Span,
+        thresholds: Vec<f64>,
+    ) -> StoreFuture<Vec<u64>> {
+        let shared = self.shared.clone();
+        self.run(async move { read::counts_at_or_below(&shared, &key, span, &thresholds).await })
     }
 
     fn page_views(&self, query: ViewsQuery) -> StoreFuture<Vec<PageViews>> {

@@ -8,10 +8,10 @@
 //! in), reads the raw reports, deduplicated as the SQLite engine stores
 //! them: per `(site, metric, report_id)` the latest value
 //! (`argMax` by receipt time and sequence), and the page, form factor and
-//! time bucket of the first receipt (`argMin`). Rows up to
-//! [`REREPORT_WINDOW_MS`] before a span are read too, so that a re-report
-//! received inside the span of a report first received before it still
-//! counts where the first receipt does.
+//! time bucket of the first receipt (`argMin`). A span's reports are the
+//! ids with a row in it; all their rows are read, however old or late, so
+//! that a re-report received inside the span of a report first received
+//! before it still counts where the first receipt does.
 //!
 //! From the rollup's counts the same [`Cell`]s as the SQLite engine's are
 //! built: exact rating counts, and the collector's sketch with the same
@@ -34,10 +34,6 @@ use crate::store::{
     StoreError, ViewsQuery, HOURLY_DAYS,
 };
 use crate::time::{now_ms, Resolution, DAY_MS};
-
-/// How long after its first receipt a re-report is looked for, before a
-/// span's start.
-pub const REREPORT_WINDOW_MS: i64 = DAY_MS;
 
 /// A string literal.
 pub(crate) fn lit(s: &str) -> String {
@@ -108,18 +104,31 @@ struct Filter<'a> {
 /// first_ms, v` (and more with `full`).
 fn dedup_sql(f: &Filter, full: bool) -> String {
     let k = "(received_ms, seq)";
-    let mut wh = vec![format!("received_ms >= {}", f.from_ms - REREPORT_WINDOW_MS)];
+    let mut keys = vec!["1".to_string()];
     if let Some(s) = f.site {
-        wh.push(format!("site = {}", lit(s)));
+        keys.push(format!("site = {}", lit(s)));
     }
     if !f.metrics.is_empty() && f.metrics.len() < MetricName::ALL.len() {
         let list: Vec<String> = f.metrics.iter().map(|m| lit(m.as_str())).collect();
-        wh.push(format!("metric IN ({})", list.join(", ")));
+        keys.push(format!("metric IN ({})", list.join(", ")));
     }
+    let keys = keys.join(" AND ");
+    let (from, to) = (f.from_ms, f.to_ms);
+    let mut wh = vec![
+        keys.clone(),
+        // A report first received in the span has a row there; all its
+        // rows, however early or late, decide whether it was first received
+        // there and its latest value (the SQLite engine merges a re-report
+        // or a beacon sent again whenever it comes).
+        format!(
+            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports \
+             WHERE received_ms >= {from} AND received_ms < {to} AND {keys})"
+        ),
+    ];
     if let Some(cond) = &f.ids_with {
         wh.push(format!(
-            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports WHERE {} AND ({cond}))",
-            wh.join(" AND ")
+            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports \
+             WHERE received_ms >= {from} AND {keys} AND ({cond}))"
         ));
     }
     let mut having = vec![format!("first_ms >= {}", f.from_ms), format!("first_ms < {}", f.to_ms)];
@@ -525,15 +534,17 @@ async fn exact_values(
     Ok(out)
 }
 
-pub(super) async fn count_at_or_below(
+/// How many reports of `key` in `span` are at or below each threshold,
+/// in one query.
+pub(super) async fn counts_at_or_below(
     shared: &Shared,
     key: &AggregateKey,
     span: Span,
-    threshold: f64,
-) -> Result<u64, StoreError> {
+    thresholds: &[f64],
+) -> Result<Vec<u64>, StoreError> {
     let clamped = clamp(shared, &span);
-    if clamped.is_empty() {
-        return Ok(0);
+    if clamped.is_empty() || thresholds.is_empty() {
+        return Ok(vec![0; thresholds.len()]);
     }
     let metrics = [key.metric];
     let f = Filter {
@@ -545,11 +556,9 @@ pub(super) async fn count_at_or_below(
         to_ms: clamped.end_ms(),
         ids_with: None,
     };
-    let sql = format!(
-        "SELECT count() FROM ({}) WHERE v <= {threshold:?}",
-        dedup_sql(&f, false)
-    );
-    select_one::<u64>(&shared.client, &sql).await
+    let counts: Vec<String> = thresholds.iter().map(|t| format!("countIf(v <= {t:?})")).collect();
+    let sql = format!("SELECT [{}] FROM ({})", counts.join(", "), dedup_sql(&f, false));
+    select_one::<Vec<u64>>(&shared.client, &sql).await
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -589,15 +598,17 @@ pub(super) async fn page_views(shared: &Shared, q: &ViewsQuery) -> Result<Vec<Pa
             .form_factor
             .map(|f| format!(" AND ff = {}", lit(f.as_str())))
             .unwrap_or_default();
+        // A view counts where its first beacon does, however late its
+        // others come (as for reports, in `dedup_sql`).
+        let (from, to) = (span.start_ms(), span.end_ms());
+        let views = format!("page_view_id != ''{site_filter}");
         let sql = format!(
             "SELECT site, page, nav, count() AS n FROM (\
                SELECT site, page_view_id, argMin(page, {k}) AS page, argMin(form_factor, {k}) AS ff, \
                argMin(navigation_type, {k}) AS nav, min(received_ms) AS first_ms FROM reports \
-               WHERE page_view_id != '' AND received_ms >= {lo}{site_filter} GROUP BY site, page_view_id \
+               WHERE {views} AND (site, page_view_id) IN (SELECT site, page_view_id FROM reports \
+               WHERE received_ms >= {from} AND received_ms < {to} AND {views}) GROUP BY site, page_view_id \
                HAVING first_ms >= {from} AND first_ms < {to}{ff}) WHERE 1{page_filter} GROUP BY site, page, nav",
-            lo = span.start_ms() - REREPORT_WINDOW_MS,
-            from = span.start_ms(),
-            to = span.end_ms(),
         );
         counts = select(&shared.client, &sql).await?;
     }
