@@ -225,7 +225,12 @@ test('after a bfcache restore: the defaults the reference gives reports without 
   assert.deepEqual(errors, []);
 });
 
-test('an interaction before the agent ran (the wasm held back) is attributed the same', async () => {
+/**
+ * An image, a shift and a slow click while the wasm is held back, then the
+ * wasm released and the page hidden: once the agent is ready, or (`atStart`)
+ * in the very task it starts in, before any idle callback of its own.
+ */
+async function heldBack(atStart) {
   const context = await browser.newContext();
   contexts.push(context);
   // The wasm is held back until the interaction is over.
@@ -248,15 +253,29 @@ test('an interaction before the agent ran (the wasm held back) is attributed the
   await page.click('button.slow');
   await settleClick(page);
   assert.equal(await page.evaluate(() => window.__isReady === true), false, 'before our agent ran');
+  if (atStart) {
+    // A microtask of the agent's start: no task (idle callback) between.
+    await page.evaluate(() => {
+      import('/agent/attribution/index.js').then((vs) => vs.loaded()).then(() => {
+        Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+        document.documentElement.hidden = true;
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+    });
+  }
   release();
   await parityReady(page);
-  await hide(page);
+  if (!atStart) await hide(page);
   const r = await both(page, 'INP');
   await both(page, 'CLS');
   for (const name of ['LCP', 'CLS', 'INP']) same(r, name);
   assert.equal(of(r.vs, 'INP')[0].attribution.longestScript.subpart, 'processing-duration');
   assert.deepEqual(errors, []);
-});
+}
+
+test('an interaction before the agent ran (the wasm held back) is attributed the same', () => heldBack(false));
+
+test('hidden in the task the agent starts in: the interaction from before it ran is still reported, attributed the same', () => heldBack(true));
 
 test('reportSoftNavs: every route\'s attribution (from its soft-navigation entry) as web-vitals/attribution gives it', async () => {
   const { page, errors } = await open2('/pages/spa.html?softNavs=1&attribution=1');

@@ -15,6 +15,7 @@ use super::bindings::{document, performance, window, NavigationEntry};
 use crate::navigation::{navigation_type as decide_navigation_type, PageState};
 
 type Hook = Rc<dyn Fn()>;
+type Pending = Rc<Cell<Option<Box<dyn FnOnce()>>>>;
 type RestoreHook = Rc<dyn Fn(f64)>;
 
 #[derive(Default)]
@@ -24,6 +25,8 @@ struct Lifecycle {
     /// `None` until the visibility watcher starts.
     first_hidden: Option<f64>,
     hidden_hooks: Vec<Hook>,
+    /// Work of [`when_idle_or_hidden`] waiting for its idle period.
+    idle_pending: Vec<Pending>,
     restore_hooks: Vec<RestoreHook>,
     watching_restores: bool,
 }
@@ -204,6 +207,15 @@ pub fn first_hidden_time() -> f64 {
 /// Runs every hook added with [`on_hidden`] (on `visibilitychange` to
 /// hidden, and once the agent starts if the loader saw the page hidden).
 pub fn fire_hidden() {
+    // Work waiting for an idle period runs first, so that what the hooks
+    // report includes it (entries the agent replayed just before the page
+    // was hidden, whose idle callback had not come yet).
+    let pending = with(|l| std::mem::take(&mut l.idle_pending));
+    for f in pending {
+        if let Some(f) = f.take() {
+            f();
+        }
+    }
     let hooks = with(|l| l.hidden_hooks.clone());
     for hook in hooks {
         hook();
@@ -243,25 +255,19 @@ fn idle_or_hidden(f: Box<dyn FnOnce()>) {
     if hidden() {
         return f();
     }
-    let f = Rc::new(Cell::new(Some(f)));
-    let run = move || {
+    // The visibility watcher runs it if the page is hidden first.
+    first_hidden_time();
+    let f: Pending = Rc::new(Cell::new(Some(f)));
+    with(|l| l.idle_pending.push(f.clone()));
+    let idle = once(Box::new(move || {
+        with(|l| l.idle_pending.retain(|p| !Rc::ptr_eq(p, &f)));
         if let Some(f) = f.take() {
             f();
         }
-    };
-    let on_hide = event_handler(Box::new({
-        let run = run.clone();
-        move |_| run()
-    }));
-    let win = window();
-    let _ = win.add_event_listener_with_callback_and_bool("visibilitychange", &on_hide, true);
-    let idle = once(Box::new(move || {
-        let _ = window().remove_event_listener_with_callback_and_bool("visibilitychange", &on_hide, true);
-        run();
     }));
     let options = IdleRequestOptions::new();
     options.set_timeout(1000);
-    if win.request_idle_callback_with_options(&idle, &options).is_err() {
+    if window().request_idle_callback_with_options(&idle, &options).is_err() {
         later(0, move || {
             let _ = idle.call0(&JsValue::UNDEFINED);
         });

@@ -7,13 +7,13 @@ use std::rc::Rc;
 
 use js_sys::{Array, WeakMap};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::PerformanceEntry;
+use web_sys::{PerformanceEntry, PerformanceObserver};
 
 use super::bindings::{EventEntry, LoafEntry, ScriptEntry};
 use super::{load_state, Attribution, InpAttribution, LongestScript, Options};
 use crate::attribution::inp::{inp_parts, interaction_type, loaf_summary, EventTimes, Frames, LoafTimes, ScriptTimes};
 use crate::inp::LongestInteractions;
-use crate::web::observe::{observe, Group};
+use crate::web::observe::{entries as entries_of, observe, Batch, Group};
 use crate::web::page::when_idle_or_hidden;
 
 struct Inner {
@@ -28,6 +28,8 @@ struct Inner {
     /// The frame of the last report.
     reported: Option<u64>,
     cleanup_pending: bool,
+    /// The long animation frame observer, for its records not delivered yet.
+    loafs: Option<PerformanceObserver>,
 }
 
 /// One `onINP` registration's attribution state.
@@ -74,16 +76,25 @@ impl InpTracker {
             wanted: Vec::new(),
             reported: None,
             cleanup_pending: false,
+            loafs: None,
         })));
         let on_loafs = t.clone();
-        observe(Group::LongAnimationFrame, None, move |entries, _| {
-            on_loafs.0.borrow_mut().frames.add_loafs(entries.into_iter().map(|e| {
-                let l: LoafEntry = e.unchecked_into();
-                (l.start_time(), l.duration(), l)
-            }));
-            on_loafs.queue_cleanup();
+        let po = observe(Group::LongAnimationFrame, None, move |entries, _| {
+            on_loafs.add_loafs(entries)
         });
+        t.0.borrow_mut().loafs = po;
         t
+    }
+
+    fn add_loafs(&self, entries: Batch) {
+        if entries.is_empty() {
+            return;
+        }
+        self.0.borrow_mut().frames.add_loafs(entries.into_iter().map(|e| {
+            let l: LoafEntry = e.unchecked_into();
+            (l.start_time(), l.duration(), l)
+        }));
+        self.queue_cleanup();
     }
 
     fn queue_cleanup(&self) {
@@ -159,6 +170,12 @@ impl InpTracker {
     /// `navigation_start`: the route's start (0 for the hard navigation),
     /// the load state of a report without entries.
     pub fn attribute(&self, value: f64, entries: &Array, navigation_start: f64) -> Attribution {
+        // Frames the browser has not delivered yet: the buffered ones of an
+        // agent that started late, when the page is hidden at once.
+        let pending = self.0.borrow().loafs.as_ref().map(|po| entries_of(&po.take_records()));
+        if let Some(pending) = pending {
+            self.add_loafs(pending);
+        }
         let mut i = self.0.borrow_mut();
         let frame_id = (entries.length() > 0)
             .then(|| i.entry_frames.get(entries.get(0).unchecked_ref()).as_f64())
