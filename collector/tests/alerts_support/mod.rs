@@ -137,7 +137,11 @@ fn serve(stream: TcpStream, answer: &Answer, n: usize) -> Option<Recorded> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
+    // A connection closed before its request (a collector killed while
+    // connecting) is not a request.
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
     let mut headers = HashMap::new();
     loop {
@@ -284,6 +288,9 @@ pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
+        // Shorter than the collector's 5 s keep-alive: a pooled connection
+        // is never reused just as the server closes it (a spurious EOF).
+        .max_idle_age(Duration::from_secs(2))
         .build()
         .into()
 }

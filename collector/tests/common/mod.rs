@@ -126,6 +126,9 @@ impl Collector {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
+            // Shorter than the collector's 5 s keep-alive: a pooled connection
+            // is never reused just as the server closes it (a spurious EOF).
+            .max_idle_age(Duration::from_secs(2))
             .build()
             .into();
         Collector {
