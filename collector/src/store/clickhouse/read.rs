@@ -98,6 +98,26 @@ struct Filter<'a> {
     form_factor: Option<FormFactor>,
     from_ms: i64,
     to_ms: i64,
+    /// The retention cut-off: the oldest rows the reads take.
+    kept_from_ms: i64,
+}
+
+/// Whether a span `[from, to)` covers so much of the data kept that
+/// grouping every row of every id is cheaper than first collecting the
+/// ids with a row in it. Both give the same answer: an id counts where its
+/// first row is, and `HAVING first_ms` over all its rows decides that. On
+/// the chDB front end over 3 M reports, 28 days: 2.4 s without the set of
+/// ids, 3.8 s with it; 1 hour: 2.6 s without, 0.5 s with.
+fn covers_most(kept_from_ms: i64, from_ms: i64, to_ms: i64) -> bool {
+    covers_most_at(now_ms(), kept_from_ms, from_ms, to_ms)
+}
+
+/// [`covers_most`] at `now_ms`: an open span (to `i64::MAX`) ends now.
+fn covers_most_at(now_ms: i64, kept_from_ms: i64, from_ms: i64, to_ms: i64) -> bool {
+    let from = from_ms.max(kept_from_ms);
+    let covered = to_ms.min(now_ms).saturating_sub(from).max(0);
+    let kept = now_ms.saturating_sub(kept_from_ms).max(1);
+    covered.saturating_mul(2) >= kept
 }
 
 /// The deduplicated reports of `f`: `site, metric, report_id, page, ff,
@@ -114,21 +134,23 @@ fn dedup_sql(f: &Filter, full: bool) -> String {
     }
     let keys = keys.join(" AND ");
     let (from, to) = (f.from_ms, f.to_ms);
-    let mut wh = vec![
-        keys.clone(),
-        // A report first received in the span has a row there; all its
-        // rows, however early or late, decide whether it was first received
-        // there and its latest value (the SQLite engine merges a re-report
-        // or a beacon sent again whenever it comes).
-        format!(
-            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports \
-             WHERE received_ms >= {from} AND received_ms < {to} AND {keys})"
-        ),
-    ];
+    // All the rows of an id, however early or late, decide whether it was
+    // first received in the span and its latest value (the SQLite engine
+    // merges a re-report or a beacon sent again whenever it comes), so the
+    // scan is never bounded in time: only, where that is cheaper, to the
+    // ids that can qualify.
+    let mut wh = vec![keys.clone()];
     if let Some(cond) = &f.ids_with {
+        // A small set (rows in a few sketch bins): it alone is enough.
         wh.push(format!(
             "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports \
              WHERE received_ms >= {from} AND {keys} AND ({cond}))"
+        ));
+    } else if !covers_most(f.kept_from_ms, from, to) {
+        // A report first received in the span has a row there.
+        wh.push(format!(
+            "(site, metric, report_id) IN (SELECT site, metric, report_id FROM reports \
+             WHERE received_ms >= {from} AND received_ms < {to} AND {keys})"
         ));
     }
     let mut having = vec![format!("first_ms >= {}", f.from_ms), format!("first_ms < {}", f.to_ms)];
@@ -499,6 +521,7 @@ async fn exact_values(
             form_factor: q.form_factor,
             from_ms: from,
             to_ms: to,
+            kept_from_ms: bounds(shared).0,
             // A report whose latest value is in a wanted bin has that row.
             ids_with: Some(list("value")),
         };
@@ -554,6 +577,7 @@ pub(super) async fn counts_at_or_below(
         form_factor: key.form_factor,
         from_ms: clamped.start_ms(),
         to_ms: clamped.end_ms(),
+        kept_from_ms: bounds(shared).0,
         ids_with: None,
     };
     let counts: Vec<String> = thresholds.iter().map(|t| format!("countIf(v <= {t:?})")).collect();
@@ -602,12 +626,19 @@ pub(super) async fn page_views(shared: &Shared, q: &ViewsQuery) -> Result<Vec<Pa
         // others come (as for reports, in `dedup_sql`).
         let (from, to) = (span.start_ms(), span.end_ms());
         let views = format!("page_view_id != ''{site_filter}");
+        let ids = if covers_most(cutoff, from, to) {
+            String::new()
+        } else {
+            format!(
+                " AND (site, page_view_id) IN (SELECT site, page_view_id FROM reports \
+                 WHERE received_ms >= {from} AND received_ms < {to} AND {views})"
+            )
+        };
         let sql = format!(
             "SELECT site, page, nav, count() AS n FROM (\
                SELECT site, page_view_id, argMin(page, {k}) AS page, argMin(form_factor, {k}) AS ff, \
                argMin(navigation_type, {k}) AS nav, min(received_ms) AS first_ms FROM reports \
-               WHERE {views} AND (site, page_view_id) IN (SELECT site, page_view_id FROM reports \
-               WHERE received_ms >= {from} AND received_ms < {to} AND {views}) GROUP BY site, page_view_id \
+               WHERE {views}{ids} GROUP BY site, page_view_id \
                HAVING first_ms >= {from} AND first_ms < {to}{ff}) WHERE 1{page_filter} GROUP BY site, page, nav",
         );
         counts = select(&shared.client, &sql).await?;
@@ -680,6 +711,7 @@ pub(super) async fn attributions(shared: &Shared, q: &AttributionQuery) -> Resul
         form_factor: q.form_factor,
         from_ms: q.from_ms.max(cutoff),
         to_ms: q.to_ms,
+        kept_from_ms: cutoff,
         ids_with: None,
     };
     let sql = format!("SELECT metric, v, attr FROM ({}) WHERE attr != ''", dedup_sql(&f, true));
@@ -722,6 +754,7 @@ pub(super) async fn export(shared: &Shared, q: &ExportQuery) -> Result<Vec<Repor
         site: q.site.as_deref(),
         from_ms: q.from_ms.max(cutoff),
         to_ms: q.to_ms,
+        kept_from_ms: cutoff,
         ..Filter::default()
     };
     let sql = format!(
@@ -760,6 +793,27 @@ pub(super) async fn export(shared: &Shared, q: &ExportQuery) -> Result<Vec<Repor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::HOUR_MS;
+
+    #[test]
+    fn the_set_of_ids_is_skipped_only_for_spans_over_most_of_the_data_kept() {
+        let now = 1_800_000_000_000;
+        let kept = now - 35 * DAY_MS;
+        assert!(covers_most_at(now, kept, now - 28 * DAY_MS, now));
+        assert!(covers_most_at(now, kept, 0, i64::MAX), "everything, open-ended");
+        assert!(covers_most_at(now, kept, kept, kept + 18 * DAY_MS));
+        assert!(!covers_most_at(now, kept, now - 7 * DAY_MS, now));
+        assert!(
+            !covers_most_at(now, kept, now - HOUR_MS, i64::MAX),
+            "the last hour, open-ended"
+        );
+        assert!(
+            !covers_most_at(now, kept, now + DAY_MS, i64::MAX),
+            "a span in the future"
+        );
+        assert!(!covers_most_at(now, kept, 0, kept), "a span before the data kept");
+        assert!(!covers_most_at(now, now, now, now), "nothing kept");
+    }
 
     #[test]
     fn literals_are_escaped() {
